@@ -1,0 +1,2 @@
+//! crew-conformance: holds crew's real runtime to crew-model (see ARCHITECTURE.md).
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+fn main() {
+    println!("crew demo: not built yet");
+}

@@ -1,0 +1,1 @@
+//! crew: Node.js-cluster-style primary/worker processes for Rust.
