@@ -1,1 +1,103 @@
-//! crew: Node.js-cluster-style primary/worker processes for Rust.
+//! crew: what Node.js `cluster` gives JavaScript, for Rust: a primary process forks worker
+//! processes, exchanges typed messages with them, and supervises them (exit, kill, graceful
+//! disconnect, restart, shutdown), with a protocol whose guarantees are written down as an
+//! executable model ([`crew_model`], re-exported as [`model`]) and checked against real runs.
+//!
+//! # Example
+//!
+//! One program is both the primary and its workers: the primary re-executes the current binary
+//! with a marker in the environment, and `main` asks [`role`] which side it is.
+//!
+//! ```no_run
+//! use crew::{Cluster, ClusterEvent, Role, Worker};
+//! use std::time::Duration;
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     match crew::role() {
+//!         Role::Worker(_) => {
+//!             // Worker: receive a number, send back its square, exit.
+//!             let mut worker = Worker::<u64, u64>::connect()?;
+//!             let n = worker.recv()?;
+//!             worker.send(&(n * n))?;
+//!             worker.exit(0);
+//!         }
+//!         Role::Primary => {
+//!             let mut cluster: Cluster<u64, u64> = Cluster::builder().build()?;
+//!             let id = cluster.fork()?;
+//!             cluster.send(id, &7)?;
+//!             while let Some(event) = cluster.next_event(Some(Duration::from_secs(10)))? {
+//!                 match event {
+//!                     ClusterEvent::Message { message, .. } => println!("7² = {message}"),
+//!                     ClusterEvent::Exit { .. } => break,
+//!                     _ => {}
+//!                 }
+//!             }
+//!             cluster.shutdown(Some(Duration::from_secs(5)))?;
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Guarantees
+//!
+//! The contract is `GUARANTEES.md`; each id below is stated by [`crew_model`], kept by the code
+//! named here, and checked by the test of the same name in `runtime/tests/`.
+//!
+//! | id | kept by | test |
+//! |----|---------|------|
+//! | G1 ids 1, 2, 3, … and every worker reaped | `PrimaryCore::next_worker_id`, pidfd reaping in `Cluster::reap_if_exited`, `Drop for Cluster` | `g1_identity_and_reaping` |
+//! | G2 Fork, Online, messages, Disconnect, Exit | the handshake is the first frame; `PrimaryCore::on_exit` closes the channel (Disconnect) before Exit | `g2_lifecycle_order` |
+//! | G3 FIFO, exactly-once, nothing lost at exit | blocking `send` returns once the bytes are in the kernel; the primary drains a dead worker's socket before Exit | `g3_no_message_lost_at_exit`, `g3_sigkill_after_send_loses_nothing` |
+//! | G4 primary→worker FIFO, errors for dead workers | per-worker outgoing queue written in order; `PrimaryCore::send` refuses disconnected or dead workers | `g4_send_to_dead_worker_is_an_error` |
+//! | G5 exact counters | derived from the worker table | `g5_counters_exact` |
+//! | G6 race-free kill | `pidfd_send_signal`, never a pid; kill of a dead worker is an error | `g6_kill_dead_worker_is_an_error` |
+//! | G7 graceful disconnect, timeout kills | `PrimaryCore::disconnect`, `on_tick` escalation | `g7_disconnect_timeout_escalates` |
+//! | G8 no orphans | `PR_SET_PDEATHSIG(SIGKILL)` and a parent check in the child | `g8_no_orphans_after_primary_sigkill` |
+//! | G9 shutdown completes | `Cluster::shutdown` returns after End | `g9_shutdown_reaps_all` |
+//! | G10 bad frames isolated | `wire::Decoder` limits; `PrimaryCore::protocol_error` | `g10_garbage_kills_only_that_worker` |
+//! | G11 restart with intensity | `restart::Intensity` | `g11_restart_and_give_up` |
+//! | G12 close-on-exec | socketpair, pidfd, eventfd all `CLOEXEC`; the worker re-marks its channel | `g12_grandchild_inherits_nothing` |
+//!
+//! Platform: Linux (pidfds, `PR_SET_PDEATHSIG`). `PR_SET_PDEATHSIG` fires when the *thread*
+//! that forked a worker exits: fork from a thread that lives as long as the cluster (usually
+//! the main thread).
+//!
+//! # Layout
+//!
+//! - [`protocol`]: the sans-IO core (primary and worker state machines; no syscalls).
+//! - [`wire`]: the frame format and the streaming decoder.
+//! - `cluster`, `worker`: the public API over the OS driver (`os`, the only `unsafe`).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod cluster;
+pub mod commands;
+mod error;
+mod event;
+mod os;
+pub mod protocol;
+pub mod restart;
+pub mod sender;
+mod sync;
+pub mod wire;
+mod worker;
+
+pub use crew_model as model;
+pub use crew_model::WorkerId;
+
+pub use cluster::{Cluster, ClusterBuilder, ClusterHandle};
+pub use error::{CommandError, ForkError, LoopError, WorkerError};
+pub use event::{ClusterEvent, ExitStatus, WorkerInfo, WorkerState};
+pub use restart::{Restart, RestartPolicy};
+pub use worker::{role, Role, Worker, WorkerSender};
+
+/// Signal numbers for [`Cluster::kill`].
+pub mod signal {
+    pub use crew_model::event::signal::*;
+    /// `SIGINT`.
+    pub const SIGINT: i32 = 2;
+    /// `SIGUSR1`.
+    pub const SIGUSR1: i32 = 10;
+}

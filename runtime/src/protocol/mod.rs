@@ -1,0 +1,6 @@
+//! The sans-IO protocol core: the primary's and the worker's logic as state machines that take
+//! events in and hand actions out, with no syscalls. The OS driver ([`crate::os`]) performs the
+//! actions; loom tests and the model drive the same code over in-memory channels.
+
+pub mod primary;
+pub mod worker;
