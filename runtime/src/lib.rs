@@ -101,3 +101,4 @@ pub mod signal {
     /// `SIGUSR1`.
     pub const SIGUSR1: i32 = 10;
 }
+pub mod wire;
