@@ -79,7 +79,12 @@ def extra(kind, runs):
         return (f"p99 {fmt(med(runs, 'online_ms_p99'))} ms, all online "
                 f"{fmt(med(runs, 'all_online_ms_median'))} ms")
     if kind == "restart":
-        return f"p99 {fmt(med(runs, 'restart_ms_p99'))} ms"
+        also = f"p99 {fmt(med(runs, 'restart_ms_p99'))} ms"
+        if med(runs, "from_worker_exit_ms_median") is not None:
+            # crew only: from the worker's own clock just before it exits (see bench.rs).
+            also += (f"; from the worker's exit: {fmt(med(runs, 'from_worker_exit_ms_median'))} ms,"
+                     f" p99 {fmt(med(runs, 'from_worker_exit_ms_p99'))} ms")
+        return also
     if kind == "memory":
         return (f"before {fmt(med(runs, 'rss_kb_before'))} KiB, after "
                 f"{fmt(med(runs, 'rss_kb_after'))} KiB")

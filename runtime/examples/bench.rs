@@ -262,7 +262,9 @@ fn fork_online(cluster: &mut Bench, n: usize) -> BenchResult<Vec<WorkerId>> {
         match next(cluster)? {
             ClusterEvent::Online { worker } if ids.contains(&worker) => pending -= 1,
             ClusterEvent::Exit { worker, status, .. } => {
-                return Err(format!("worker {worker} exited ({status}) before it was online").into())
+                return Err(
+                    format!("worker {worker} exited ({status}) before it was online").into(),
+                )
             }
             _ => {}
         }
