@@ -238,3 +238,77 @@ impl Event {
         serde_json::to_string(self).unwrap_or_default()
     }
 }
+
+/// Compact, human-readable form used in violations and tables:
+/// `receive{worker 1, seq 2}`, `exit{worker 1, signal 9, after_disconnect}`, `end`.
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Config {
+                restart,
+                max_restarts,
+                window_ms,
+            } => {
+                let policy = match restart {
+                    RestartPolicy::Never => "never",
+                    RestartPolicy::OnFailure => "on_failure",
+                    RestartPolicy::Always => "always",
+                };
+                write!(
+                    f,
+                    "config{{restart {policy}, max_restarts {max_restarts}, window_ms {window_ms}}}"
+                )
+            }
+            Event::Fork { worker } => write!(f, "fork{{worker {worker}}}"),
+            Event::Online { worker } => write!(f, "online{{worker {worker}}}"),
+            Event::Run { worker } => write!(f, "run{{worker {worker}}}"),
+            Event::Send { worker, seq } => write!(f, "send{{worker {worker}, seq {seq}}}"),
+            Event::Receive { worker, seq } => write!(f, "receive{{worker {worker}, seq {seq}}}"),
+            Event::PrimarySend { worker, seq } => {
+                write!(f, "primary_send{{worker {worker}, seq {seq}}}")
+            }
+            Event::WorkerReceive { worker, seq } => {
+                write!(f, "worker_receive{{worker {worker}, seq {seq}}}")
+            }
+            Event::Kill { worker, signal } => write!(f, "kill{{worker {worker}, signal {signal}}}"),
+            Event::DisconnectRequested { worker } => {
+                write!(f, "disconnect_requested{{worker {worker}}}")
+            }
+            Event::Disconnect { worker } => write!(f, "disconnect{{worker {worker}}}"),
+            Event::Exit {
+                worker,
+                code,
+                signal,
+                after_disconnect,
+            } => {
+                write!(f, "exit{{worker {worker}")?;
+                if let Some(code) = code {
+                    write!(f, ", code {code}")?;
+                }
+                if let Some(signal) = signal {
+                    write!(f, ", signal {signal}")?;
+                }
+                if *after_disconnect {
+                    write!(f, ", after_disconnect")?;
+                }
+                write!(f, "}}")
+            }
+            Event::ProtocolError { worker, reason } => {
+                write!(f, "protocol_error{{worker {worker}, reason {reason:?}}}")
+            }
+            Event::Restart {
+                worker,
+                replacement,
+                at_ms,
+            } => write!(
+                f,
+                "restart{{worker {worker}, replacement {replacement}, at_ms {at_ms}}}"
+            ),
+            Event::GaveUp { worker, at_ms } => {
+                write!(f, "gave_up{{worker {worker}, at_ms {at_ms}}}")
+            }
+            Event::Shutdown => f.write_str("shutdown"),
+            Event::End => f.write_str("end"),
+        }
+    }
+}
