@@ -144,6 +144,7 @@ impl State {
                 out.push(Event::End);
             }
         }
+        let signals_in_bound = !bounds.kill_signals.is_empty() || bounds.crash_signal.is_some();
         for (id, r) in self.workers() {
             if r.is_dead() {
                 continue;
@@ -155,7 +156,10 @@ impl State {
                 if !r.has_run() {
                     out.push(Event::Run { worker: id });
                 }
-                let may_send = !r.is_disconnected() || r.protocol_error() || r.unreceived() == 0;
+                // A send after Disconnect is lost: in bounds only if signals are.
+                let may_send = !r.is_disconnected()
+                    || r.protocol_error()
+                    || (r.unreceived() == 0 && signals_in_bound);
                 if r.sent() < bounds.max_messages && may_send {
                     out.push(Event::Send {
                         worker: id,
@@ -223,7 +227,14 @@ impl State {
         if !r.disconnect_requested() {
             out.push(Event::DisconnectRequested { worker: id });
         }
-        if open && (r.protocol_error() || r.unreceived() <= 1) {
+        // A send may be lost only to a worker ended by a signal; without signals in the bound,
+        // such a Disconnect would lead nowhere.
+        let signals_in_bound = !bounds.kill_signals.is_empty() || bounds.crash_signal.is_some();
+        if open
+            && (r.protocol_error()
+                || r.unreceived() == 0
+                || (r.unreceived() == 1 && signals_in_bound))
+        {
             out.push(Event::Disconnect { worker: id });
         }
         if bounds.protocol_errors && open && !r.protocol_error() {

@@ -69,7 +69,7 @@ impl std::error::Error for InvariantFailure {}
 
 /// Explores every state reachable within `bounds`. Memory: every distinct state is kept.
 /// Returns the first invariant failure instead, if any.
-pub fn explore(bounds: &Bounds) -> Result<Exploration, InvariantFailure> {
+pub fn explore(bounds: &Bounds) -> Result<Exploration, Box<InvariantFailure>> {
     let started = Instant::now();
     let mut seen: FxHashSet<State> = FxHashSet::default();
     let initial = State::new();
@@ -98,12 +98,12 @@ pub fn explore(bounds: &Bounds) -> Result<Exploration, InvariantFailure> {
                 let at_bound = matches!(state.pending(), Some(Pending::Decision { .. }))
                     && state.next_worker_id() > bounds.max_workers;
                 if !at_bound {
-                    return Err(InvariantFailure {
+                    return Err(Box::new(InvariantFailure {
                         guarantee: Guarantee::G9,
                         invariant: "a state that has not ended has something enabled".into(),
                         state,
                         event: None,
-                    });
+                    }));
                 }
                 result.stuck_at_bound += 1;
             }
@@ -114,21 +114,21 @@ pub fn explore(bounds: &Bounds) -> Result<Exploration, InvariantFailure> {
                 match scratch.apply(event) {
                     Ok(()) => {}
                     Err(violation) => {
-                        return Err(InvariantFailure {
+                        return Err(Box::new(InvariantFailure {
                             guarantee: violation.guarantee,
                             invariant: format!("enabled events step Ok, but: {violation}"),
                             state,
                             event: Some(event.clone()),
-                        })
+                        }))
                     }
                 };
                 if tracker.after(event) != Some(scratch.tracker()) {
-                    return Err(InvariantFailure {
+                    return Err(Box::new(InvariantFailure {
                         guarantee: Guarantee::G5,
                         invariant: "the tracker counts Forks, Receives and Forks − Exits".into(),
                         state,
                         event: Some(event.clone()),
-                    });
+                    }));
                 }
                 check_state(&scratch)?;
                 scratch.forget_dead_workers();
@@ -150,13 +150,13 @@ pub fn explore(bounds: &Bounds) -> Result<Exploration, InvariantFailure> {
     Ok(result)
 }
 
-fn check_state(state: &State) -> Result<(), InvariantFailure> {
-    state
-        .check_invariants()
-        .map_err(|(guarantee, invariant)| InvariantFailure {
+fn check_state(state: &State) -> Result<(), Box<InvariantFailure>> {
+    state.check_invariants().map_err(|(guarantee, invariant)| {
+        Box::new(InvariantFailure {
             guarantee,
             invariant,
             state: state.clone(),
             event: None,
         })
+    })
 }

@@ -1172,23 +1172,23 @@ impl State {
             );
         }
         match self.pending {
-            Some(Pending::Decision { worker }) => {
-                if !self.worker(worker).is_some_and(WorkerRecord::is_dead) || self.gave_up {
-                    return fail(
-                        Guarantee::G11,
-                        format!("decision pending for live worker {worker}"),
-                    );
-                }
+            Some(Pending::Decision { worker })
+                if !self.worker(worker).is_some_and(WorkerRecord::is_dead) || self.gave_up =>
+            {
+                return fail(
+                    Guarantee::G11,
+                    format!("decision pending for live worker {worker}"),
+                );
             }
-            Some(Pending::ReplacementFork { replacement }) => {
-                if replacement != self.next_worker_id() {
-                    return fail(
-                        Guarantee::G11,
-                        "announced replacement is not the next id".into(),
-                    );
-                }
+            Some(Pending::ReplacementFork { replacement })
+                if replacement != self.next_worker_id() =>
+            {
+                return fail(
+                    Guarantee::G11,
+                    "announced replacement is not the next id".into(),
+                );
             }
-            None => {}
+            _ => {}
         }
         if self.restarts_in_window(self.last_at_ms) > self.policy.max_restarts {
             return fail(

@@ -26,7 +26,7 @@ fn exploration_with_kills_and_protocol_errors_keeps_every_invariant() {
 
 #[test]
 fn exploration_of_seed_bound_reaches_end() {
-    let e = explore(&Bounds::seed()).unwrap_or_else(|f| panic!("{f}"));
+    let e = explore(&Bounds::seed()).unwrap_or_else(|f| panic!("{f}\n{:?}", f.state));
     println!("seed bound: {} states", e.states);
     assert!(e.ended_states >= 1);
     // 2 workers × (fork, online, run, send, receive, disconnect request?, disconnect, exit) + end.
