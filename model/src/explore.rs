@@ -1,10 +1,10 @@
 //! Bounded exhaustive exploration: every state reachable from [`State::new`] through
 //! [`State::enabled`] within [`Bounds`], with the invariants checked at each one.
 //!
-//! A plain breadth-first search over a hash set of states (the Fx hash of [`crate::hash`]),
+//! A plain breadth-first search over a hash set of states (an in-crate copy of rustc's Fx hash),
 //! one level at a time. At every state it checks [`State::check_invariants`], and at every
 //! transition that the derived tracker equals the previous one advanced by the seed's counting
-//! rules ([`Tracker::after`], G5), that each enabled event steps Ok (enabled agrees with
+//! rules ([`crate::Tracker::after`], G5), that each enabled event steps Ok (enabled agrees with
 //! step), and that a state with nothing enabled is either ended or stuck only because the
 //! worker bound forbids the owed replacement.
 //!
