@@ -9,7 +9,8 @@
 //! crew does not expose a worker's channel descriptor, and this crate forbids `unsafe`, so a
 //! puppet cannot write arbitrary bytes on its channel itself. When the harness sets
 //! [`RAW_CHANNEL_ENV`], the puppet starts a helper *before* [`Worker::connect`] (while the
-//! inherited channel is not yet close-on-exec): `sh -c 'exec cat >&N'`, whose stdin is a pipe
+//! inherited channel is not yet close-on-exec): `bash -c 'exec cat >&N'` (bash, because dash
+//! refuses descriptor numbers above 9), whose stdin is a pipe
 //! held by the puppet and whose stdout is the channel. Bytes written into the pipe reach the
 //! channel unchanged. The helper exits when the puppet does (EOF on the pipe). Scenarios that do
 //! not inject raw bytes do not start it, so G12 is checked on puppets without it.
@@ -45,7 +46,7 @@ impl RawChannel {
             return None;
         }
         let fd: i32 = std::env::var("CREW_CHANNEL_FD").ok()?.parse().ok()?;
-        let mut child = Command::new("/bin/sh")
+        let mut child = Command::new("bash")
             .arg("-c")
             .arg(format!("exec cat >&{fd}"))
             .stdin(Stdio::piped())
@@ -55,11 +56,14 @@ impl RawChannel {
         Some(RawChannel { child, stdin })
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        if let Some(stdin) = self.stdin.as_mut() {
-            let _ = stdin.write_all(bytes);
-            let _ = stdin.flush();
-        }
+    /// Writes `bytes` for the helper to forward. False if the helper is gone (then the bytes
+    /// cannot reach the channel and the scenario would wait in vain).
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        let written = self
+            .stdin
+            .as_mut()
+            .is_some_and(|stdin| stdin.write_all(bytes).and_then(|()| stdin.flush()).is_ok());
+        written && matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Closes the pipe and waits until the helper has forwarded everything and exited.
@@ -234,7 +238,10 @@ pub fn run() -> ! {
                     eprintln!("puppet: raw bytes scripted without {RAW_CHANNEL_ENV}=1");
                     worker.exit(PUPPET_FAILURE)
                 };
-                helper.write(&raw_bytes(fault));
+                if !helper.write(&raw_bytes(fault)) {
+                    eprintln!("puppet {}: the raw-channel helper is gone", worker.id());
+                    worker.exit(PUPPET_FAILURE)
+                }
                 match fault {
                     RawFault::TruncatedThenExit => {
                         helper.finish();

@@ -492,3 +492,147 @@ impl ReferenceStateMachine for Plan {
         plan.allows(step)
     }
 }
+
+/// A scenario with a name: the snapshots' and the self-test's fixed runs.
+#[derive(Clone, Debug)]
+pub struct Named {
+    /// Snapshot name.
+    pub name: &'static str,
+    /// The starting plan.
+    pub plan: Plan,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+/// The named scenarios. Each settles after every step, so the primary's log, and hence the
+/// canonical linearisation, does not depend on scheduling.
+pub fn named() -> Vec<Named> {
+    use Step::{Disconnect, Fork, Kill, SetRestart, Shutdown};
+    let script = |worker: WorkerId, script: Script| Step::Script { worker, script };
+    vec![
+        Named {
+            // The seed lesson: 2 workers, each runs its task, sends its result, exits; End.
+            name: "seed",
+            plan: Plan::new(false),
+            steps: vec![
+                Fork,
+                Fork,
+                script(1, Script::Task { spins: 1000 }),
+                script(2, Script::Task { spins: 1000 }),
+                script(1, Script::Exit { code: 0 }),
+                script(2, Script::Exit { code: 0 }),
+                Shutdown { timeout_ms: None },
+            ],
+        },
+        Named {
+            name: "crash_with_restart",
+            plan: Plan::new(false),
+            steps: vec![
+                SetRestart {
+                    policy: RestartPolicy::OnFailure,
+                    max_restarts: 1,
+                },
+                Fork,
+                script(1, Script::Send { count: 2 }),
+                script(1, Script::Segv),
+                script(2, Script::Echo { payload: 7 }),
+                script(2, Script::Abort),
+                Shutdown { timeout_ms: None },
+            ],
+        },
+        Named {
+            name: "kill",
+            plan: Plan::new(false),
+            steps: vec![
+                Fork,
+                Fork,
+                script(1, Script::Send { count: 1 }),
+                Kill {
+                    worker: 1,
+                    signal: 15,
+                },
+                script(2, Script::IgnoreTerm),
+                Kill {
+                    worker: 2,
+                    signal: 15,
+                },
+                Kill {
+                    worker: 2,
+                    signal: 9,
+                },
+                Shutdown { timeout_ms: None },
+            ],
+        },
+        Named {
+            name: "graceful_disconnect",
+            plan: Plan::new(false),
+            steps: vec![
+                Fork,
+                script(1, Script::Buffered { count: 3 }),
+                Disconnect {
+                    worker: 1,
+                    timeout_ms: None,
+                },
+                Fork,
+                script(2, Script::CloseChannel),
+                Shutdown { timeout_ms: None },
+            ],
+        },
+        Named {
+            name: "disconnect_timeout",
+            plan: Plan::new(false),
+            steps: vec![
+                Fork,
+                script(1, Script::Send { count: 1 }),
+                script(1, Script::Hang),
+                Disconnect {
+                    worker: 1,
+                    timeout_ms: Some(50),
+                },
+                Shutdown { timeout_ms: None },
+            ],
+        },
+        Named {
+            name: "garbage_frame",
+            plan: Plan::new(true),
+            steps: vec![
+                Fork,
+                Fork,
+                script(
+                    1,
+                    Script::Raw {
+                        fault: RawFault::Garbage,
+                    },
+                ),
+                script(2, Script::Echo { payload: 1 }),
+                script(
+                    2,
+                    Script::Raw {
+                        fault: RawFault::Oversized,
+                    },
+                ),
+                Fork,
+                script(
+                    3,
+                    Script::Raw {
+                        fault: RawFault::TruncatedThenExit,
+                    },
+                ),
+                Shutdown { timeout_ms: None },
+            ],
+        },
+        Named {
+            name: "shutdown",
+            plan: Plan::new(false),
+            steps: vec![
+                Fork,
+                Fork,
+                script(1, Script::Send { count: 2 }),
+                script(2, Script::Hang),
+                Shutdown {
+                    timeout_ms: Some(100),
+                },
+            ],
+        },
+    ]
+}
