@@ -247,16 +247,12 @@ impl WorkerRecord {
             Lifecycle::Forked
         }
     }
-    /// Whether the primary may send to it (G4): online, not asked to disconnect, channel open,
-    /// no protocol error, alive.
+    /// Whether the primary may send to it (G4): forked (a send before Online is queued), not
+    /// asked to disconnect, channel open, no protocol error, alive.
     pub fn accepts_primary_send(&self) -> bool {
-        self.came_online()
-            && self.flags
-                & (flag::DISCONNECT_REQUESTED
-                    | flag::DISCONNECTED
-                    | flag::DEAD
-                    | flag::PROTOCOL_ERROR)
-                == 0
+        self.flags
+            & (flag::DISCONNECT_REQUESTED | flag::DISCONNECTED | flag::DEAD | flag::PROTOCOL_ERROR)
+            == 0
     }
     /// Whether a Send now would be legal with respect to loss (G3): after Disconnect without a
     /// protocol error, at most one send may stay unreceived.
@@ -677,13 +673,8 @@ impl State {
                         if r.protocol_error() { "cut off by a protocol error" } else { "disconnecting or disconnected" }
                     );
                 }
-                if !r.came_online() {
-                    reject!(
-                        Guarantee::G4,
-                        event,
-                        "worker {worker} Online before the primary sends to it"
-                    );
-                }
+                // A send before Online is legal: the primary queues it and the worker reads it
+                // after its handshake (as Node's `worker.send` before 'online').
                 if seq != r.primary_sent {
                     reject!(
                         Guarantee::G4,

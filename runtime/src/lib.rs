@@ -101,4 +101,3 @@ pub mod signal {
     /// `SIGUSR1`.
     pub const SIGUSR1: i32 = 10;
 }
-pub mod wire;

@@ -167,6 +167,8 @@ struct RunReport {
     shares_done: usize,
     restarts: u32,
     per_worker: BTreeMap<WorkerId, Outcome>,
+    /// The share each worker was given.
+    tasks: BTreeMap<WorkerId, (u64, u64)>,
     wall: Duration,
 }
 
@@ -189,6 +191,7 @@ fn primary_main(o: &Options, trace_dir: &std::path::Path) -> Result<RunReport, S
         shares_done: 0,
         restarts: 0,
         per_worker: BTreeMap::new(),
+        tasks: BTreeMap::new(),
         wall: Duration::ZERO,
     };
     let task = |share: (u64, u64), crash: bool| Task {
@@ -200,6 +203,7 @@ fn primary_main(o: &Options, trace_dir: &std::path::Path) -> Result<RunReport, S
     for (i, &share) in shares.iter().enumerate() {
         let id = cluster.fork().map_err(|e| e.to_string())?;
         assigned.insert(id, i);
+        report.tasks.insert(id, share);
         cluster
             .send(id, &task(share, o.crash == Some(id)))
             .map_err(|e| e.to_string())?;
@@ -228,6 +232,7 @@ fn primary_main(o: &Options, trace_dir: &std::path::Path) -> Result<RunReport, S
                 report.restarts += 1;
                 let share = assigned[&worker];
                 assigned.insert(replacement, share);
+                report.tasks.insert(replacement, shares[share]);
                 if !done[share] {
                     cluster
                         .send(replacement, &task(shares[share], false))
@@ -235,7 +240,9 @@ fn primary_main(o: &Options, trace_dir: &std::path::Path) -> Result<RunReport, S
                 }
             }
             ClusterEvent::GaveUp { worker, .. } => {
-                return Err(format!("worker {worker} kept crashing: the primary gave up"))
+                return Err(format!(
+                    "worker {worker} kept crashing: the primary gave up"
+                ))
             }
             ClusterEvent::ProtocolError { worker, reason } => {
                 return Err(format!("worker {worker}: {reason}"))
@@ -280,9 +287,7 @@ fn read_trace(dir: &std::path::Path) -> Result<(String, Vec<Event>), String> {
         if line.trim().is_empty() {
             continue;
         }
-        events.push(
-            Event::from_json_line(line).map_err(|e| format!("trace line {}: {e}", i + 1))?,
-        );
+        events.push(Event::from_json_line(line).map_err(|e| format!("trace line {}: {e}", i + 1))?);
     }
     Ok((text, events))
 }
@@ -332,12 +337,154 @@ fn main() -> ExitCode {
     print_report(&o, &report, &events, expected)
 }
 
-fn print_report(o: &Options, report: &RunReport, events: &[Event], expected: u64) -> ExitCode {
-    let verdict = demo_check(events);
-    let _ = (o, &verdict, model::Guarantee::G1);
-    println!("total {} expected {expected} restarts {} wall {:?}", report.total, report.restarts, report.wall);
-    for e in events { println!("{}", e.to_json_line()); }
-    ExitCode::SUCCESS
+/// A plain-text table: columns padded to their widest cell.
+fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                l.push_str(" | ");
+            }
+            l.push_str(&format!("{cell:<w$}"));
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    let rules: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+    line(rules.iter().map(String::as_str).collect());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
 }
 
-fn demo_check(_events: &[Event]) {}
+/// What a row's message was, for the Message column.
+fn message_of(event: &Event, report: &RunReport, tasks: &BTreeMap<WorkerId, (u64, u64)>) -> String {
+    match event {
+        Event::Receive { worker, .. } | Event::Send { worker, .. } => report
+            .per_worker
+            .get(worker)
+            .map(|o| format!("{} primes in [{}, {})", o.primes, o.lo, o.hi))
+            .unwrap_or_default(),
+        Event::PrimarySend { worker, .. } | Event::WorkerReceive { worker, .. } => tasks
+            .get(worker)
+            .map(|(lo, hi)| format!("task: count primes in [{lo}, {hi})"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn print_report(o: &Options, report: &RunReport, events: &[Event], expected: u64) -> ExitCode {
+    let trace = model::Trace::from_events(events.iter().cloned());
+    let verdict = model::check(&trace, &model::CheckOptions::default());
+    let rows = match &verdict {
+        model::Verdict::Accepted { linearisation, .. } => model::rows(linearisation).ok(),
+        _ => None,
+    };
+    let counters = match &verdict {
+        model::Verdict::Accepted { final_state, .. } => Some(final_state.tracker()),
+        _ => None,
+    };
+    if !o.json || rows.is_some() {
+        if let (Some(rows), model::Verdict::Accepted { linearisation, .. }) = (&rows, &verdict) {
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .zip(linearisation)
+                .map(|(r, e)| {
+                    vec![
+                        r.step.to_string(),
+                        r.process.clone(),
+                        r.action.clone(),
+                        r.state_change.clone(),
+                        message_of(e, report, &report.tasks),
+                    ]
+                })
+                .collect();
+            println!("Execution table (a real run, linearised by crew-model's checker):\n");
+            println!(
+                "{}",
+                render(
+                    &["Step", "Process", "Action", "State change", "Message"],
+                    &table
+                )
+            );
+            let tracker: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.step.to_string(),
+                        r.action.clone(),
+                        r.tracker.worker_count.to_string(),
+                        r.tracker.messages_received.to_string(),
+                        r.tracker.workers_alive.to_string(),
+                    ]
+                })
+                .collect();
+            println!("Variable tracker:\n");
+            println!(
+                "{}",
+                render(
+                    &[
+                        "Step",
+                        "After",
+                        "workerCount",
+                        "messagesReceived",
+                        "workersAlive"
+                    ],
+                    &tracker
+                )
+            );
+        }
+    }
+    let result_ok = report.total == expected;
+    println!(
+        "Result: {} primes below {} from {} workers ({} restart{}) in {:.1} ms; single-process count {} — {}",
+        report.total,
+        o.limit,
+        o.workers,
+        report.restarts,
+        if report.restarts == 1 { "" } else { "s" },
+        report.wall.as_secs_f64() * 1e3,
+        expected,
+        if result_ok { "match" } else { "MISMATCH" }
+    );
+    let verdict_word = match &verdict {
+        model::Verdict::Accepted { .. } => "accepted",
+        model::Verdict::Rejected { .. } => "rejected",
+        model::Verdict::Unfinished { .. } => "unfinished",
+        model::Verdict::Unknown { .. } => "unknown",
+    };
+    println!("Model verdict: {verdict}");
+    if o.json {
+        let c = counters.unwrap_or_default();
+        let line = serde_json::json!({
+            "verdict": verdict_word,
+            "workers": o.workers,
+            "events": events.len(),
+            "result": report.total,
+            "expected": expected,
+            "result_matches": result_ok,
+            "restarts": report.restarts,
+            "wall_ms": report.wall.as_secs_f64() * 1e3,
+            "counters": {
+                "workerCount": c.worker_count,
+                "messagesReceived": c.messages_received,
+                "workersAlive": c.workers_alive,
+            },
+        });
+        println!("{line}");
+    }
+    if verdict.is_accepted() && result_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

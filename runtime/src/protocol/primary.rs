@@ -100,6 +100,9 @@ struct Slot {
     /// Encoded frames not yet written; `out_pos` bytes of it are written.
     out: Vec<u8>,
     out_pos: usize,
+    /// The handshake arrived (G2). Not derived from `state`: a disconnect requested before
+    /// the handshake moves `state` to Disconnecting, and the handshake is still owed.
+    online: bool,
     /// The primary asked for a disconnect (G7); Exit reports it.
     disconnect_requested: bool,
     /// The channel is closed (EOF read or closed by the primary).
@@ -202,6 +205,7 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
             sent: 0,
             out: Vec::new(),
             out_pos: 0,
+            online: false,
             disconnect_requested: false,
             channel_closed: false,
             kill_at: None,
@@ -250,12 +254,15 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
         let trace = &mut self.trace;
         let mut bad: Option<String> = None;
         let fed = slot.decoder.feed(bytes, |frame| {
-            match (slot.state, frame.kind) {
-                (WorkerState::Forked, FrameKind::Hello) => {
+            match (slot.online, frame.kind) {
+                (false, FrameKind::Hello) => {
                     match wire::decode_payload::<Hello>(frame.payload, max_depth) {
                         Ok(hello) if hello.worker == slot.id => {
                             // G2: Online is the first thing on the channel.
-                            slot.state = WorkerState::Online;
+                            slot.online = true;
+                            if slot.state == WorkerState::Forked {
+                                slot.state = WorkerState::Online;
+                            }
                             if tracing {
                                 trace.push(TraceEvent::Online { worker: slot.id });
                             }
@@ -275,15 +282,15 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
                         }
                     }
                 }
-                (WorkerState::Forked, FrameKind::Message) => {
+                (false, FrameKind::Message) => {
                     bad = Some("message before the handshake".to_string());
                     ControlFlow::Break(())
                 }
-                (_, FrameKind::Hello) => {
+                (true, FrameKind::Hello) => {
                     bad = Some("second handshake".to_string());
                     ControlFlow::Break(())
                 }
-                (_, FrameKind::Message) => {
+                (true, FrameKind::Message) => {
                     match wire::decode_payload::<Up>(frame.payload, max_depth) {
                         Ok(message) => {
                             // G3: frames arrive in send order on a stream socket; the count
@@ -460,17 +467,21 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
             slot.out.clear();
             slot.out_pos = 0;
         }
-        wire::encode(&mut slot.out, FrameKind::Message, message, self.config.max_frame).map_err(
-            |e| match e {
-                wire::EncodeError::TooLarge { len, limit } => {
-                    CommandError::TooLarge { worker, len, limit }
-                }
-                other => CommandError::Serialize {
-                    worker,
-                    reason: other.to_string(),
-                },
+        wire::encode(
+            &mut slot.out,
+            FrameKind::Message,
+            message,
+            self.config.max_frame,
+        )
+        .map_err(|e| match e {
+            wire::EncodeError::TooLarge { len, limit } => {
+                CommandError::TooLarge { worker, len, limit }
+            }
+            other => CommandError::Serialize {
+                worker,
+                reason: other.to_string(),
             },
-        )?;
+        })?;
         let seq = slot.sent;
         slot.sent += 1;
         self.record(TraceEvent::PrimarySend { worker, seq });
