@@ -273,7 +273,10 @@ where
         })?;
         let mut crew_env = vec![
             (env::WORKER_ID, worker.to_string()),
-            (env::CHANNEL_FD, std::os::fd::AsRawFd::as_raw_fd(&worker_end).to_string()),
+            (
+                env::CHANNEL_FD,
+                std::os::fd::AsRawFd::as_raw_fd(&worker_end).to_string(),
+            ),
             (env::MAX_FRAME, self.max_frame.to_string()),
         ];
         if let Some(dir) = &self.trace_dir {
@@ -704,17 +707,21 @@ impl<Down: Serialize> ClusterHandle<Down> {
     /// oversized message is refused at once.
     pub fn send(&self, worker: WorkerId, message: &Down) -> Result<(), CommandError> {
         let mut frame = Vec::new();
-        wire::encode(&mut frame, wire::FrameKind::Message, message, self.max_frame).map_err(
-            |e| match e {
-                wire::EncodeError::TooLarge { len, limit } => {
-                    CommandError::TooLarge { worker, len, limit }
-                }
-                other => CommandError::Serialize {
-                    worker,
-                    reason: other.to_string(),
-                },
+        wire::encode(
+            &mut frame,
+            wire::FrameKind::Message,
+            message,
+            self.max_frame,
+        )
+        .map_err(|e| match e {
+            wire::EncodeError::TooLarge { len, limit } => {
+                CommandError::TooLarge { worker, len, limit }
+            }
+            other => CommandError::Serialize {
+                worker,
+                reason: other.to_string(),
             },
-        )?;
+        })?;
         self.commands.push(Command::Send { worker, frame });
         Ok(())
     }

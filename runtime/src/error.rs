@@ -32,7 +32,11 @@ impl fmt::Display for ForkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ForkError::Spawn { path, source } => {
-                write!(f, "cannot start worker executable {}: {source}", path.display())
+                write!(
+                    f,
+                    "cannot start worker executable {}: {source}",
+                    path.display()
+                )
             }
             ForkError::Os { what, source } => write!(f, "fork: {what}: {source}"),
             ForkError::ShuttingDown => f.write_str("fork refused: the cluster is shutting down"),

@@ -126,7 +126,11 @@ mod tests {
         assert_eq!(i.decide(&r, Some(1), 0), Decision::Restart);
         assert_eq!(i.decide(&r, None, 10), Decision::Restart);
         assert_eq!(i.decide(&r, Some(1), 20), Decision::GiveUp);
-        assert_eq!(i.decide(&r, Some(1), 5000), Decision::None, "gave up for good");
+        assert_eq!(
+            i.decide(&r, Some(1), 5000),
+            Decision::None,
+            "gave up for good"
+        );
     }
 
     #[test]

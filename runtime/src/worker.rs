@@ -16,8 +16,8 @@ use crate::os::{self, SocketSink};
 use crate::protocol::worker::{encode_hello, Inbox};
 use crate::sender::{FrameSender, TraceSink};
 use crate::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use crate::wire;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The environment a primary gives each worker.
 pub(crate) mod env {
@@ -143,7 +143,12 @@ impl<Up: Serialize, Down: DeserializeOwned> Worker<Up, Down> {
         })?;
         // Programs this worker starts are not crew workers (their channel is close-on-exec,
         // G12), so they must not find the marker.
-        for var in [env::WORKER_ID, env::CHANNEL_FD, env::MAX_FRAME, env::TRACE_DIR] {
+        for var in [
+            env::WORKER_ID,
+            env::CHANNEL_FD,
+            env::MAX_FRAME,
+            env::TRACE_DIR,
+        ] {
             std::env::remove_var(var);
         }
         let trace = match trace_dir {
