@@ -230,6 +230,19 @@ pub fn run() -> ! {
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
+            Script::Stream { batch } => {
+                let mut n = 0u32;
+                loop {
+                    for _ in 0..batch {
+                        if worker.send(&Report::Message { n }).is_err() {
+                            // The primary closed the channel (shutdown): done.
+                            worker.exit(0);
+                        }
+                        n = n.wrapping_add(1);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
             Script::SpawnGrandchild => worker.send(&Report::Grandchild {
                 inherited: spawn_grandchild(),
             }),

@@ -63,6 +63,12 @@ pub enum Script {
     /// Start a grandchild that lists the descriptors it inherited; send them in
     /// [`Report::Grandchild`] (G12).
     SpawnGrandchild,
+    /// Send messages without end, `batch` at a time with a 1 ms pause between batches, until
+    /// the channel breaks (the soak's load).
+    Stream {
+        /// Messages per batch.
+        batch: u32,
+    },
     /// Write bytes that are not a valid frame onto the channel (G10). Needs the raw-channel
     /// helper (see [`crate::puppet`]).
     Raw {
