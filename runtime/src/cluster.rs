@@ -196,6 +196,7 @@ impl ClusterBuilder {
             read_buf: vec![0; READ_CHUNK],
             max_frame,
             poll_ready: Vec::new(),
+            wake_pending: true,
             _down: PhantomData,
         };
         cluster.flush_trace();
@@ -237,6 +238,11 @@ pub struct Cluster<Up, Down> {
     read_buf: Vec<u8>,
     max_frame: u32,
     poll_ready: Vec<(bool, bool, bool)>,
+    /// The wake-up eventfd was readable at the last poll (or no poll yet): handles may have
+    /// queued commands. Clearing and draining only then saves an eventfd read per turn; a
+    /// command pushed after that poll sets the eventfd again, so the next poll returns at once
+    /// and nothing is missed.
+    wake_pending: bool,
     _down: PhantomData<fn(&Down)>,
 }
 
@@ -381,6 +387,12 @@ where
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<Option<ClusterEvent<Up>>, LoopError> {
+        // The clock is read only when the loop has to wait: an event already queued (the
+        // common case under load) costs no clock_gettime.
+        if let Some(event) = self.core.poll_event() {
+            self.flush_trace();
+            return Ok(Some(event));
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if let Some(event) = self.core.poll_event() {
@@ -440,7 +452,10 @@ where
 
     /// One turn of the event loop: commands from handles, poll, read, write, reap, timers.
     fn turn(&mut self, wait_ms: Option<u64>) -> Result<(), LoopError> {
-        self.run_commands();
+        if self.wake_pending {
+            self.wake_pending = false;
+            self.run_commands();
+        }
         let now = self.now_ms();
         self.core.on_tick(now);
         self.run_actions();
@@ -469,11 +484,13 @@ where
         drop(fds);
         if let Err(source) = polled {
             self.poll_ready = ready;
+            self.wake_pending = true;
             return Err(LoopError {
                 what: "poll",
                 source,
             });
         }
+        self.wake_pending = ready[0].0;
         // Channels first, so that a worker's last messages are read before its exit is
         // handled (G2, G3); reaping drains the channel again in any case.
         for (k, &(i, is_channel)) in slots.iter().enumerate() {
@@ -547,7 +564,10 @@ where
                     self.core.on_bytes(worker, &self.read_buf[..n]);
                     self.run_actions();
                     total += n;
-                    if total >= budget {
+                    // A short read drained the socket: the next poll says whether more came,
+                    // which saves the read that would only return EAGAIN. Draining before a
+                    // reap (budget usize::MAX) reads on to EOF.
+                    if total >= budget || (budget != usize::MAX && n < self.read_buf.len()) {
                         return;
                     }
                 }

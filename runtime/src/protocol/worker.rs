@@ -91,6 +91,9 @@ impl<Down: DeserializeOwned> Inbox<Down> {
 
     /// The next message, with its sequence number, if one is decoded; else the reason no more
     /// will come (`Some(Err)`), or `None` when more bytes are needed.
+    // Not an `Iterator`: `None` means "feed more bytes", not the end, and the final error
+    // repeats.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<(u64, Down), WorkerError>> {
         if let Some(m) = self.queue.pop_front() {
             let seq = self.received;
