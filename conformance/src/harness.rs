@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crew::model::{Event, State, Trace, Verdict, WorkerId};
-use crew::{Cluster, ClusterEvent, Restart};
+use crew::{Cluster, ClusterBuilder, ClusterEvent, Restart};
 use crew_model::RestartPolicy;
 
 use crate::oracle;
@@ -94,6 +94,16 @@ impl Harness {
     /// Starts a primary whose workers run `program` (a puppet). `raw`: puppets start the
     /// raw-channel helper.
     pub fn start(program: &Path, raw: bool) -> Result<Harness, Failure> {
+        Harness::start_with(program, raw, |builder| builder)
+    }
+
+    /// Like [`Harness::start`], with `configure` applied to the cluster's builder last (the
+    /// self-test switches a runtime fault on there).
+    pub fn start_with(
+        program: &Path,
+        raw: bool,
+        configure: impl FnOnce(ClusterBuilder) -> ClusterBuilder,
+    ) -> Result<Harness, Failure> {
         let dir = std::env::temp_dir().join(format!(
             "crew-conformance-{}-{}",
             std::process::id(),
@@ -114,7 +124,7 @@ impl Harness {
         if raw {
             builder = builder.env(RAW_CHANNEL_ENV, "1");
         }
-        let cluster = builder.build().map_err(|e| Failure {
+        let cluster = configure(builder).build().map_err(|e| Failure {
             step: None,
             message: format!("building the cluster: {e}"),
             guarantee: None,

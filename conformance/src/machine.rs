@@ -56,7 +56,16 @@ pub fn totals() -> &'static Totals {
 /// Runs one scenario outside proptest (named scenarios, snapshots, the campaign's replays):
 /// every step, settled and checked, then the complete trace.
 pub fn run_scenario(plan: Plan, steps: &[Step]) -> Result<crate::harness::Checked, Failure> {
-    let mut harness = Harness::start(&puppet(), plan.raw)?;
+    run_scenario_with(plan, steps, |builder| builder)
+}
+
+/// Like [`run_scenario`], with `configure` applied to the cluster's builder.
+pub fn run_scenario_with(
+    plan: Plan,
+    steps: &[Step],
+    configure: impl FnOnce(crew::ClusterBuilder) -> crew::ClusterBuilder,
+) -> Result<crate::harness::Checked, Failure> {
+    let mut harness = Harness::start_with(&puppet(), plan.raw, configure)?;
     let mut plan = plan;
     for step in steps {
         if !plan.allows(step) {
