@@ -1,30 +1,8 @@
 //! The self-test against a faulty *runtime* (not a mutated trace): crew built with a deliberate
 //! fault must be rejected by the harness, naming the guarantee the fault breaks.
 //!
-//! Needs crew's `fault-injection` feature, with this API (requested from the runtime's owner):
-//!
-//! ```ignore
-//! #[cfg(feature = "fault-injection")]
-//! #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-//! #[non_exhaustive]
-//! pub enum Fault {
-//!     /// The primary drops the last message still unread in a worker's channel when the
-//!     /// worker exits (instead of draining it before Disconnect). Breaks G3.
-//!     DropLastMessageBeforeExit,
-//!     /// The primary reports Exit before it drains and closes the channel (Disconnect after
-//!     /// Exit, as in Node). Breaks G2.
-//!     ExitBeforeDrain,
-//!     /// The second fork reuses id 1. Breaks G1.
-//!     ReuseId,
-//! }
-//! impl ClusterBuilder {
-//!     #[cfg(feature = "fault-injection")]
-//!     pub fn inject_fault(self, fault: Fault) -> Self;
-//! }
-//! ```
-//!
-//! Run with `cargo test -p crew-conformance --features fault-injection --test fault_injection`.
-#![cfg(feature = "fault-injection")]
+//! The faults are crew's `fault-injection` feature ([`crew::Fault`]), which this crate's
+//! dev-dependency turns on, so `cargo test` runs this self-test.
 
 use crew::Fault;
 use crew_conformance::machine;

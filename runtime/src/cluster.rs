@@ -148,6 +148,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// Injects a deliberate fault, to prove that the conformance harness rejects a broken
+    /// runtime. Only with the `fault-injection` feature; never use it otherwise.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(mut self, fault: crate::protocol::primary::Fault) -> Self {
+        self.config.fault = Some(fault);
+        self
+    }
+
     /// Starts the primary (no workers yet: call [`Cluster::fork`]).
     pub fn build<Up, Down>(self) -> Result<Cluster<Up, Down>, LoopError>
     where
@@ -597,8 +605,16 @@ where
         };
         self.conns[index].pidfd = None;
         // The process is gone, so everything it wrote is in the socket: read it all before
-        // reporting Disconnect and Exit.
-        self.read_channel(worker, usize::MAX);
+        // reporting Disconnect and Exit (G2, G3).
+        #[cfg(feature = "fault-injection")]
+        let drain = !self
+            .core
+            .has_fault(crate::protocol::primary::Fault::ExitBeforeDrain);
+        #[cfg(not(feature = "fault-injection"))]
+        let drain = true;
+        if drain {
+            self.read_channel(worker, usize::MAX);
+        }
         let now = self.now_ms();
         self.core.on_exit(worker, status, now);
         self.run_actions();

@@ -90,6 +90,8 @@ pub use crew_model::WorkerId;
 pub use cluster::{Cluster, ClusterBuilder, ClusterHandle};
 pub use error::{CommandError, ForkError, LoopError, WorkerError};
 pub use event::{ClusterEvent, ExitStatus, WorkerInfo, WorkerState};
+#[cfg(feature = "fault-injection")]
+pub use protocol::primary::Fault;
 pub use restart::{Restart, RestartPolicy};
 pub use worker::{role, Role, Worker, WorkerSender};
 

@@ -21,6 +21,21 @@ use crate::wire::{self, Decoder, FrameKind, Hello};
 /// `SIGKILL`: used for disconnect-timeout escalation (G7) and bad frames (G10).
 pub const SIGKILL: i32 = 9;
 
+/// A deliberate fault, for proving that the conformance harness rejects a broken runtime
+/// (`crew-conformance`'s self-test). Only with the `fault-injection` feature; never set unless
+/// asked for with [`ClusterBuilder::inject_fault`](crate::ClusterBuilder::inject_fault).
+#[cfg(feature = "fault-injection")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Each worker's last message is held back and dropped at its EOF. Breaks G3.
+    DropLastMessageBeforeExit,
+    /// Exit is reported before the channel is drained and closed (Node's order). Breaks G2.
+    ExitBeforeDrain,
+    /// A fork reports the previous worker's id. Breaks G1.
+    ReuseId,
+}
+
 /// Limits and policy of a primary.
 #[derive(Clone, Debug)]
 pub struct PrimaryConfig {
@@ -34,6 +49,9 @@ pub struct PrimaryConfig {
     pub restart: Restart,
     /// Record the model's events ([`PrimaryCore::drain_trace`]).
     pub tracing: bool,
+    /// A deliberate fault (tests of the harness only).
+    #[cfg(feature = "fault-injection")]
+    pub fault: Option<Fault>,
 }
 
 impl Default for PrimaryConfig {
@@ -44,6 +62,8 @@ impl Default for PrimaryConfig {
             max_queued: 64 << 20,
             restart: Restart::NEVER,
             tracing: false,
+            #[cfg(feature = "fault-injection")]
+            fault: None,
         }
     }
 }
@@ -129,6 +149,9 @@ pub struct PrimaryCore<Up> {
     trace: Vec<TraceEvent>,
     /// (exited worker, replacement) announced by a Restart and not yet spawned.
     pending_respawn: Option<(WorkerId, WorkerId)>,
+    /// Messages held back by [`Fault::DropLastMessageBeforeExit`].
+    #[cfg(feature = "fault-injection")]
+    held: std::collections::HashMap<WorkerId, Up>,
 }
 
 impl<Up: DeserializeOwned> PrimaryCore<Up> {
@@ -143,6 +166,8 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
             actions: VecDeque::new(),
             trace: Vec::new(),
             pending_respawn: None,
+            #[cfg(feature = "fault-injection")]
+            held: std::collections::HashMap::new(),
         };
         let restart = core.config.restart;
         core.record_config(restart);
@@ -210,8 +235,20 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
             channel_closed: false,
             kill_at: None,
         });
+        #[cfg(feature = "fault-injection")]
+        let worker = if self.has_fault(Fault::ReuseId) && worker > 1 {
+            worker - 1
+        } else {
+            worker
+        };
         self.record(TraceEvent::Fork { worker });
         self.events.push_back(ClusterEvent::Fork { worker });
+    }
+
+    /// Whether `fault` is injected.
+    #[cfg(feature = "fault-injection")]
+    pub fn has_fault(&self, fault: Fault) -> bool {
+        self.config.fault == Some(fault)
     }
 
     /// The worker whose exit the pending replacement `replacement` answers.
@@ -252,6 +289,9 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
         let slot = &mut self.slots[index];
         let events = &mut self.events;
         let trace = &mut self.trace;
+        #[cfg(feature = "fault-injection")]
+        let mut held =
+            (self.config.fault == Some(Fault::DropLastMessageBeforeExit)).then_some(&mut self.held);
         let mut bad: Option<String> = None;
         let fed = slot.decoder.feed(bytes, |frame| {
             match (slot.online, frame.kind) {
@@ -293,6 +333,14 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
                 (true, FrameKind::Message) => {
                     match wire::decode_payload::<Up>(frame.payload, max_depth) {
                         Ok(message) => {
+                            #[cfg(feature = "fault-injection")]
+                            let message = match held.as_mut() {
+                                Some(held) => match held.insert(slot.id, message) {
+                                    Some(previous) => previous,
+                                    None => return ControlFlow::Continue(()),
+                                },
+                                None => message,
+                            };
                             // G3: frames arrive in send order on a stream socket; the count
                             // is the worker's sequence number.
                             if tracing {
@@ -352,6 +400,8 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
         }
         slot.channel_closed = true;
         slot.state = WorkerState::Disconnected;
+        #[cfg(feature = "fault-injection")]
+        self.held.remove(&slot.id);
         slot.out = Vec::new();
         slot.out_pos = 0;
         let worker = slot.id;
@@ -381,7 +431,14 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
         if self.slots[index].state == WorkerState::Dead {
             return;
         }
-        self.close_channel(index);
+        #[cfg(feature = "fault-injection")]
+        let exit_first = self.has_fault(Fault::ExitBeforeDrain);
+        #[cfg(not(feature = "fault-injection"))]
+        let exit_first = false;
+        // G2: Disconnect before Exit.
+        if !exit_first {
+            self.close_channel(index);
+        }
         let slot = &mut self.slots[index];
         slot.state = WorkerState::Dead;
         slot.kill_at = None;
@@ -397,6 +454,11 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
             status,
             exited_after_disconnect: after_disconnect,
         });
+        if exit_first {
+            let state = self.slots[index].state;
+            self.close_channel(index);
+            self.slots[index].state = state;
+        }
         // G11: only an unexpected exit (not after disconnect, not during shutdown) is a case
         // for the restart policy.
         if !after_disconnect && self.phase == Phase::Running {
