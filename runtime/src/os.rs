@@ -96,26 +96,41 @@ pub fn spawn(
     }
     let fd = channel.as_raw_fd();
     let parent = nix::unistd::getpid();
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe operations are allowed. It makes three raw system calls (prctl, getppid,
-    // fcntl) through nix, which neither allocate nor take locks; its errors are raw OS errors
-    // (no allocation), which std reports to the parent as the spawn's error.
+    // Runs in the child between fork and exec, where only async-signal-safe operations are
+    // allowed: four plain system calls (prctl, getppid, close_range, fcntl) that neither
+    // allocate nor take locks; errors are raw OS errors (no allocation), which std reports to
+    // the parent as the spawn's error.
+    let in_child = move || -> io::Result<()> {
+        // G8: the kernel kills this worker when the primary's thread that forked it dies.
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        // The primary may have died before prctl took effect: then the parent is no longer
+        // the primary, and the worker must not run (G8).
+        if nix::unistd::getppid() != parent {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        // G12, and beyond it: descriptors the primary itself inherited without close-on-exec
+        // are not the worker's business either. Mark every descriptor above stdio
+        // close-on-exec (best effort: kernels before 5.11 lack close_range, and crew's own
+        // descriptors are close-on-exec anyway).
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing and touches no memory;
+        // it only sets a flag on this (child) process's descriptors.
+        let _ = unsafe {
+            libc::close_range(
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            )
+        };
+        // The worker's end, and only it, stays open across exec.
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))
+            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        Ok(())
+    };
+    // SAFETY: `in_child` is async-signal-safe (see above), as pre_exec requires, and touches
+    // only values it owns (`fd`, `parent`: plain integers).
     unsafe {
-        cmd.pre_exec(move || {
-            // G8: the kernel kills this worker when the primary's thread that forked it dies.
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
-            // The primary may have died before prctl took effect: then the parent is no
-            // longer the primary, and the worker must not run (G8).
-            if nix::unistd::getppid() != parent {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            // The worker's end stays open across exec; everything else of crew's is
-            // close-on-exec (G12).
-            fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))
-                .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
-            Ok(())
-        });
+        cmd.pre_exec(in_child);
     }
     let child = cmd.spawn()?;
     let pid = child.id();
