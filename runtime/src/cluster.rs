@@ -377,7 +377,7 @@ where
         self.core.shutdown(timeout.map(duration_ms), now);
         self.run_actions();
         while self.core.phase() != Phase::Ended {
-            self.turn(None)?;
+            self.turn(None, false)?;
         }
         self.flush_trace();
         Ok(())
@@ -421,7 +421,7 @@ where
                 }
                 None => None,
             };
-            self.turn(wait)?;
+            self.turn(wait, true)?;
         }
     }
 
@@ -458,8 +458,10 @@ where
         duration_ms(self.start.elapsed())
     }
 
-    /// One turn of the event loop: commands from handles, poll, read, write, reap, timers.
-    fn turn(&mut self, wait_ms: Option<u64>) -> Result<(), LoopError> {
+    /// One turn of the event loop: commands from handles, timers, poll, read, write, reap.
+    /// With `stop_on_event`, a turn whose commands or timers already produced an event returns
+    /// before polling, so `next_event` never sleeps on an event it could return.
+    fn turn(&mut self, wait_ms: Option<u64>, stop_on_event: bool) -> Result<(), LoopError> {
         if self.wake_pending {
             self.wake_pending = false;
             self.run_commands();
@@ -467,6 +469,10 @@ where
         let now = self.now_ms();
         self.core.on_tick(now);
         self.run_actions();
+        if stop_on_event && self.core.has_event() {
+            self.flush_trace();
+            return Ok(());
+        }
         let mut timeout = wait_ms;
         if let Some(deadline) = self.core.next_deadline() {
             let until = deadline.saturating_sub(now);
