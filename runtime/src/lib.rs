@@ -44,20 +44,20 @@
 //! The contract is `GUARANTEES.md`; each id below is stated by [`crew_model`], kept by the code
 //! named here, and checked by the test of the same name in `runtime/tests/`.
 //!
-//! | id | kept by | test |
+//! | id | kept by | tests (`runtime/tests/`) |
 //! |----|---------|------|
-//! | G1 ids 1, 2, 3, … and every worker reaped | `PrimaryCore::next_worker_id`, pidfd reaping in `Cluster::reap_if_exited`, `Drop for Cluster` | `g1_identity_and_reaping` |
-//! | G2 Fork, Online, messages, Disconnect, Exit | the handshake is the first frame; `PrimaryCore::on_exit` closes the channel (Disconnect) before Exit | `g2_lifecycle_order` |
-//! | G3 FIFO, exactly-once, nothing lost at exit | blocking `send` returns once the bytes are in the kernel; the primary drains a dead worker's socket before Exit | `g3_no_message_lost_at_exit`, `g3_sigkill_after_send_loses_nothing` |
-//! | G4 primary→worker FIFO, errors for dead workers | per-worker outgoing queue written in order; `PrimaryCore::send` refuses disconnected or dead workers | `g4_send_to_dead_worker_is_an_error` |
-//! | G5 exact counters | derived from the worker table | `g5_counters_exact` |
-//! | G6 race-free kill | `pidfd_send_signal`, never a pid; kill of a dead worker is an error | `g6_kill_dead_worker_is_an_error` |
-//! | G7 graceful disconnect, timeout kills | `PrimaryCore::disconnect`, `on_tick` escalation | `g7_disconnect_timeout_escalates` |
-//! | G8 no orphans | `PR_SET_PDEATHSIG(SIGKILL)` and a parent check in the child | `g8_no_orphans_after_primary_sigkill` |
-//! | G9 shutdown completes | `Cluster::shutdown` returns after End | `g9_shutdown_reaps_all` |
-//! | G10 bad frames isolated | `wire::Decoder` limits; `PrimaryCore::protocol_error` | `g10_garbage_kills_only_that_worker` |
-//! | G11 restart with intensity | `restart::Intensity` | `g11_restart_and_give_up` |
-//! | G12 close-on-exec | socketpair, pidfd, eventfd all `CLOEXEC`; the worker re-marks its channel | `g12_grandchild_inherits_nothing` |
+//! | G1 ids 1, 2, 3, … and every worker reaped | `PrimaryCore::next_worker_id`, pidfd reaping in `Cluster::reap_if_exited`, `Drop for Cluster` | `g1_identity_and_reaping.rs` |
+//! | G2 Fork, Online, messages, Disconnect, Exit | the handshake is the first frame; `PrimaryCore::on_exit` closes the channel (Disconnect) before Exit | `g2_lifecycle_order.rs` |
+//! | G3 FIFO, exactly-once, nothing lost at exit | blocking `send` returns once the bytes are in the kernel; the primary drains a dead worker's socket before Exit | `g3_worker_to_primary_delivery.rs` |
+//! | G4 primary→worker FIFO, errors for dead workers | per-worker outgoing queue written in order; `PrimaryCore::send` refuses disconnected or dead workers | `g4_primary_to_worker_delivery.rs` |
+//! | G5 exact counters | derived from the worker table | `g5_tracker_counters.rs` |
+//! | G6 race-free kill | `pidfd_send_signal`, never a pid; kill of a dead (or exited, unreaped) worker is an error | `g6_race_free_kill.rs` |
+//! | G7 graceful disconnect, timeout kills | `PrimaryCore::disconnect`, `on_tick` escalation | `g7_graceful_disconnect.rs` |
+//! | G8 no orphans | `PR_SET_PDEATHSIG(SIGKILL)` and a parent check in the child | `g8_no_orphans.rs` |
+//! | G9 shutdown completes | `Cluster::shutdown` returns after End | `g9_shutdown_completes.rs` |
+//! | G10 bad frames isolated | `wire::Decoder` limits; `PrimaryCore::protocol_error`; `protocol::worker::Inbox` | `g10_bad_input_isolation.rs`, `wire_*.rs` |
+//! | G11 restart with intensity | `restart::Intensity` | `g11_restart.rs` |
+//! | G12 close-on-exec | socketpair, pidfd, eventfd all `CLOEXEC`; the child marks every inherited descriptor but its channel `CLOEXEC`; the worker re-marks its channel | `g12_descriptor_hygiene.rs` |
 //!
 //! Platform: Linux (pidfds, `PR_SET_PDEATHSIG`). `PR_SET_PDEATHSIG` fires when the *thread*
 //! that forked a worker exits: fork from a thread that lives as long as the cluster (usually
