@@ -82,3 +82,113 @@ impl<W: Wake> Commands<W> {
         &self.wake
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! Every interleaving of handles pushing commands against the loop draining them.
+
+    // std's Arc, not loom's: loom's panics when dropped while a deadlock is being reported,
+    // which aborts the expected-failure test instead of failing it.
+    use std::sync::Arc;
+
+    use loom::sync::{Condvar, Mutex};
+
+    use super::{Command, Commands, Wake};
+
+    /// The eventfd's semantics as loom sees them: `wake` sets the flag, `clear` resets it, and
+    /// the loop's wait returns once it is set (poll on a readable eventfd).
+    struct FlagWake {
+        set: Mutex<bool>,
+        changed: Condvar,
+    }
+
+    impl FlagWake {
+        fn new() -> Self {
+            FlagWake {
+                set: Mutex::new(false),
+                changed: Condvar::new(),
+            }
+        }
+
+        /// The loop's poll: returns once a wake-up is pending (it does not consume it).
+        fn wait(&self) {
+            let mut set = self.set.lock().unwrap();
+            while !*set {
+                set = self.changed.wait(set).unwrap();
+            }
+        }
+    }
+
+    impl Wake for FlagWake {
+        fn wake(&self) {
+            *self.set.lock().unwrap() = true;
+            self.changed.notify_all();
+        }
+
+        fn clear(&self) {
+            *self.set.lock().unwrap() = false;
+        }
+    }
+
+    fn kill(worker: crew_model::WorkerId) -> Command {
+        Command::Kill { worker, signal: 9 }
+    }
+
+    /// Two handles push (one of them twice) while the loop drains and waits, as the event
+    /// loop does: drain, then wait for the wake-up. A command lost, or a wake-up lost while a
+    /// command sits in the queue, leaves the loop waiting forever, which loom reports as a
+    /// deadlock. `drain` is the loop's way to take the queue: the real one, or a broken one.
+    fn every_command_arrives_and_wakes_the_loop(
+        drain: fn(&Commands<FlagWake>) -> std::collections::VecDeque<Command>,
+    ) {
+        crate::sync::loom_support::model("commands", 3, move || {
+            let commands = Arc::new(Commands::new(FlagWake::new()));
+            let handles: Vec<_> = [
+                vec![kill(1), kill(2)],
+                vec![Command::Shutdown { timeout_ms: None }],
+            ]
+            .into_iter()
+            .map(|batch| {
+                let commands = Arc::clone(&commands);
+                loom::thread::spawn(move || {
+                    for command in batch {
+                        commands.push(command);
+                    }
+                })
+            })
+            .collect();
+            let mut seen = Vec::new();
+            while seen.len() < 3 {
+                seen.extend(drain(&commands));
+                if seen.len() < 3 {
+                    commands.waker().wait();
+                }
+            }
+            for h in handles {
+                h.join().unwrap();
+            }
+            assert!(drain(&commands).is_empty(), "a command arrived twice");
+            // One handle's commands stay in its order.
+            let first = seen.iter().position(|c| *c == kill(1)).unwrap();
+            let second = seen.iter().position(|c| *c == kill(2)).unwrap();
+            assert!(first < second, "commands of one handle reordered: {seen:?}");
+        });
+    }
+
+    #[test]
+    fn loom_command_never_lost() {
+        every_command_arrives_and_wakes_the_loop(Commands::drain);
+    }
+
+    /// Proof the test can fail: clearing the wake-up *after* taking the queue loses a wake-up
+    /// that lands in between, and the loop sleeps with a command queued.
+    #[test]
+    #[should_panic(expected = "deadlock")]
+    fn loom_rejects_clearing_the_wake_up_after_the_drain() {
+        every_command_arrives_and_wakes_the_loop(|commands| {
+            let taken = commands.drain();
+            commands.waker().clear();
+            taken
+        });
+    }
+}

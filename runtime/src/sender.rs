@@ -151,3 +151,172 @@ impl<S: FrameSink> FrameSender<S> {
         result.map_err(WorkerError::from)
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! Every interleaving of threads sharing one worker's sender (G3).
+
+    // std's Arc: loom's cannot be dropped while loom reports a failure (see commands.rs).
+    use std::io;
+    use std::sync::Arc;
+
+    use crew_model::{check, CheckOptions, Event as TraceEvent, Trace, Verdict};
+    use loom::sync::Mutex;
+
+    use super::{FrameSender, FrameSink, TraceSink};
+    use crate::event::ClusterEvent;
+    use crate::protocol::primary::{PrimaryConfig, PrimaryCore};
+    use crate::protocol::worker::encode_hello;
+    use crate::wire::HEADER_LEN;
+
+    /// The channel: what the primary will read. Written a header's length at a time, each part
+    /// a separate loom step, as a socket may take a frame in several `send`s; only the sender's
+    /// lock keeps two threads' frames apart.
+    #[derive(Clone)]
+    struct Channel(Arc<Mutex<Vec<u8>>>);
+
+    impl FrameSink for Channel {
+        fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+            for part in bytes.chunks(HEADER_LEN) {
+                self.0.lock().unwrap().extend_from_slice(part);
+            }
+            Ok(())
+        }
+    }
+
+    /// The worker's trace file. One `write` per record to an append-only file is atomic, so a
+    /// std mutex (invisible to loom, adding no interleavings) models it exactly.
+    #[derive(Clone, Default)]
+    struct TraceFile(Arc<std::sync::Mutex<Vec<TraceEvent>>>);
+
+    impl TraceSink for TraceFile {
+        fn record(&self, event: &TraceEvent) {
+            self.0.lock().unwrap().push(event.clone());
+        }
+    }
+
+    /// A worker 1 whose handshake is already in the channel.
+    fn worker() -> (Arc<FrameSender<Channel>>, Channel, TraceFile) {
+        let channel = Channel(Arc::new(Mutex::new(Vec::new())));
+        let trace = TraceFile::default();
+        let sender = FrameSender::new(1, channel.clone(), 1 << 10, Some(Box::new(trace.clone())));
+        let mut hello = Vec::new();
+        encode_hello(&mut hello, 1, 1);
+        sender.write_raw(&hello).unwrap();
+        (Arc::new(sender), channel, trace)
+    }
+
+    /// What the primary makes of the channel: the messages in order, and the combined trace
+    /// (primary and worker), which the model must accept as a run prefix.
+    fn primary_reads(channel: &Channel, worker_trace: &TraceFile) -> Vec<u64> {
+        let mut core = PrimaryCore::<u64>::new(PrimaryConfig {
+            tracing: true,
+            ..PrimaryConfig::default()
+        });
+        core.on_spawned(1, 1);
+        core.on_bytes(1, &channel.0.lock().unwrap());
+        let mut messages = Vec::new();
+        while let Some(event) = core.poll_event() {
+            match event {
+                ClusterEvent::Message { message, .. } => messages.push(message),
+                ClusterEvent::Fork { .. } | ClusterEvent::Online { .. } => {}
+                other => panic!("frames interleaved or cut: {other:?}"),
+            }
+        }
+        let mut trace = Trace::from_events(core.drain_trace());
+        for event in worker_trace.0.lock().unwrap().iter() {
+            trace.push(event.clone());
+        }
+        let verdict = check(
+            &trace,
+            &CheckOptions {
+                complete: false,
+                ..CheckOptions::default()
+            },
+        );
+        assert!(
+            matches!(verdict, Verdict::Accepted { .. }),
+            "model: {verdict}\n{}",
+            trace.to_jsonl()
+        );
+        messages
+    }
+
+    /// `messages` holds every one of `sent`, each once, and each thread's in its order.
+    fn assert_each_once_in_thread_order(messages: &[u64], threads: &[&[u64]]) {
+        let mut sorted = messages.to_vec();
+        sorted.sort_unstable();
+        let mut expected: Vec<u64> = threads.iter().flat_map(|t| t.iter().copied()).collect();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected, "a frame lost or duplicated: {messages:?}");
+        for thread in threads {
+            let order: Vec<u64> = messages
+                .iter()
+                .copied()
+                .filter(|m| thread.contains(m))
+                .collect();
+            assert_eq!(
+                order, *thread,
+                "one thread's frames reordered: {messages:?}"
+            );
+        }
+    }
+
+    /// G3 with two threads: whole frames, none lost or doubled, each thread's in order, and the
+    /// trace's Send numbers match the order on the channel (the model checks Send k before
+    /// Receive k, and Receive k for the k-th frame).
+    #[test]
+    fn loom_concurrent_senders_never_interleave_or_lose_frames() {
+        crate::sync::loom_support::model("concurrent senders", 3, || {
+            let (sender, channel, trace) = worker();
+            let other = {
+                let sender = Arc::clone(&sender);
+                loom::thread::spawn(move || {
+                    sender.send(&20u64).unwrap();
+                    sender.send(&21u64).unwrap();
+                })
+            };
+            sender.send(&10u64).unwrap();
+            sender.send(&11u64).unwrap();
+            other.join().unwrap();
+            let messages = primary_reads(&channel, &trace);
+            assert_each_once_in_thread_order(&messages, &[&[10, 11], &[20, 21]]);
+            assert_eq!(sender.sent(), 4);
+        });
+    }
+
+    /// The trace recorder: buffered sends, flushes and direct sends racing still record Send
+    /// 0, 1, 2 exactly once each, in channel order, and `sent` counts exactly the frames written.
+    #[test]
+    fn loom_trace_sequence_numbers_stay_unique_and_complete() {
+        crate::sync::loom_support::model("trace sequence numbers", 3, || {
+            let (sender, channel, trace) = worker();
+            let buffering = {
+                let sender = Arc::clone(&sender);
+                loom::thread::spawn(move || {
+                    sender.send_buffered(&10u64).unwrap();
+                    sender.send_buffered(&11u64).unwrap();
+                    sender.flush().unwrap();
+                })
+            };
+            sender.send(&20u64).unwrap();
+            let sent_midway = sender.sent();
+            buffering.join().unwrap();
+            assert!((1..=3).contains(&sent_midway), "sent() = {sent_midway}");
+            assert_eq!(sender.sent(), 3);
+            let seqs: Vec<u64> = trace
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|e| match e {
+                    TraceEvent::Send { seq, .. } => *seq,
+                    other => panic!("unexpected record {other:?}"),
+                })
+                .collect();
+            assert_eq!(seqs, [0, 1, 2], "Send numbers not unique and complete");
+            let messages = primary_reads(&channel, &trace);
+            assert_each_once_in_thread_order(&messages, &[&[10, 11], &[20]]);
+        });
+    }
+}

@@ -16,3 +16,38 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         Err(poisoned) => poisoned.into_inner(),
     }
 }
+
+/// Runs loom models the same way in every loom test of the crate, and prints their figures.
+#[cfg(all(test, loom))]
+pub(crate) mod loom_support {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    /// Explores every interleaving of `f` with at most `LOOM_MAX_PREEMPTIONS` preemptions
+    /// (`default_bound` when unset), then prints how many executions were explored and how
+    /// long it took.
+    pub(crate) fn model<F>(name: &str, default_bound: usize, f: F)
+    where
+        F: Fn() + Sync + Send + 'static,
+    {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(default_bound);
+        }
+        let bound = builder.preemption_bound;
+        let executions = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&executions);
+        let start = Instant::now();
+        builder.check(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            f();
+        });
+        eprintln!(
+            "loom {name}: {} executions in {:.2?} (preemption bound {:?})",
+            executions.load(Ordering::Relaxed),
+            start.elapsed(),
+            bound,
+        );
+    }
+}
