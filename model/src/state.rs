@@ -149,8 +149,8 @@ impl Tracker {
     }
 }
 
-/// Flag bits of a [`WorkerRecord`].
-mod flag {
+/// Flag bits of a [`WorkerRecord`] (7 bits; the explorer's packed keys rely on that).
+pub(crate) mod flag {
     pub const ONLINE: u8 = 1 << 0;
     pub const RAN: u8 = 1 << 1;
     pub const DISCONNECT_REQUESTED: u8 = 1 << 2;
@@ -161,16 +161,17 @@ mod flag {
     pub const PROTOCOL_KILL: u8 = 1 << 6;
 }
 
-/// One worker as the model tracks it: 48 bytes, `Copy`.
+/// One worker as the model tracks it: 48 bytes, `Copy`. The fields are crate-visible for the
+/// explorer's packed state keys (`explore.rs`); everything else goes through the methods.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct WorkerRecord {
-    sent: u64,
-    received: u64,
-    primary_sent: u64,
-    worker_received: u64,
+    pub(crate) sent: u64,
+    pub(crate) received: u64,
+    pub(crate) primary_sent: u64,
+    pub(crate) worker_received: u64,
     /// Bit `s - 1` set when signal `s` (1..=64) was requested by a Kill.
-    kills: u64,
-    flags: u8,
+    pub(crate) kills: u64,
+    pub(crate) flags: u8,
 }
 
 impl WorkerRecord {
@@ -328,20 +329,21 @@ impl fmt::Display for Obligation {
 
 /// The cluster as the contract sees it. `Clone + Eq + Hash`: memoised and explored by the
 /// million. Cloning costs one allocation per non-empty vector (workers; restart times);
-/// `clone_from` reuses them.
+/// `clone_from` reuses them. The fields are crate-visible for the explorer's packed state keys
+/// (`explore.rs`), which write and read every one of them.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct State {
     /// Worker `id` is `workers[id - 1]`; the length is the number of forks (G1, G5).
-    workers: Vec<WorkerRecord>,
-    phase: Phase,
-    policy: Policy,
+    pub(crate) workers: Vec<WorkerRecord>,
+    pub(crate) phase: Phase,
+    pub(crate) policy: Policy,
     /// `at_ms` of the restarts that may still count against the intensity (pruned as the
     /// clock advances past the window, so equal futures give equal states).
-    restarts: Vec<u64>,
+    pub(crate) restarts: Vec<u64>,
     /// The latest `at_ms` seen in a Restart or GaveUp (the clock is non-decreasing).
-    last_at_ms: u64,
-    gave_up: bool,
-    pending: Option<Pending>,
+    pub(crate) last_at_ms: u64,
+    pub(crate) gave_up: bool,
+    pub(crate) pending: Option<Pending>,
 }
 
 impl Clone for State {
@@ -1125,7 +1127,8 @@ impl State {
                     format!("worker {id}: more than one send lost"),
                 );
             }
-            if !r.came_online() && (r.sent > 0 || r.primary_sent > 0 || r.has_run()) {
+            // (The primary may send before Online: its sends are queued, G4.)
+            if !r.came_online() && (r.sent > 0 || r.has_run()) {
                 return fail(
                     Guarantee::G2,
                     format!("worker {id}: activity before Online"),
