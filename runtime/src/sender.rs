@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::error::WorkerError;
 use crate::protocol::worker::encode_message;
 use crate::sync::{lock, Mutex};
+use crate::wire::HEADER_LEN;
 
 /// Where frames go: a socket, or a loom channel.
 pub trait FrameSink {
@@ -43,7 +44,7 @@ struct State<S> {
 }
 
 /// The sending half of a worker's channel.
-pub struct FrameSender<S> {
+pub struct FrameSender<S: FrameSink> {
     worker: WorkerId,
     max_frame: u32,
     state: Mutex<State<S>>,
@@ -124,16 +125,6 @@ impl<S: FrameSink> FrameSender<S> {
         if st.broken {
             return Err(WorkerError::Disconnected);
         }
-        // The trace records each Send before its bytes are written, so the primary's Receive
-        // of a message is never in a trace without the worker's Send.
-        if let Some(trace) = &self.trace {
-            for seq in st.next_seq..st.next_seq + st.buffered {
-                trace.record(&TraceEvent::Send {
-                    worker: self.worker,
-                    seq,
-                });
-            }
-        }
         let State {
             sink,
             buf,
@@ -141,7 +132,31 @@ impl<S: FrameSink> FrameSender<S> {
             next_seq,
             broken,
         } = st;
-        let result = sink.write_all(buf);
+        let result = match &self.trace {
+            None => sink.write_all(buf),
+            // The trace records each Send before its bytes are written, so the primary's
+            // Receive of a message is never in a trace without the worker's Send. And the frames
+            // of a batch are written one at a time, so a worker killed mid-flush has at most
+            // one recorded Send whose bytes did not all reach the kernel: the model's G3 rule
+            // (only tracing pays for this).
+            Some(trace) => {
+                let mut rest: &[u8] = buf;
+                let mut seq = *next_seq;
+                let mut result = Ok(());
+                while rest.len() >= HEADER_LEN && result.is_ok() {
+                    let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+                    let (frame, tail) = rest.split_at((HEADER_LEN + len).min(rest.len()));
+                    trace.record(&TraceEvent::Send {
+                        worker: self.worker,
+                        seq,
+                    });
+                    result = sink.write_all(frame);
+                    seq += 1;
+                    rest = tail;
+                }
+                result
+            }
+        };
         *next_seq += *buffered;
         *buffered = 0;
         buf.clear();
@@ -149,6 +164,15 @@ impl<S: FrameSink> FrameSender<S> {
             *broken = true;
         }
         result.map_err(WorkerError::from)
+    }
+}
+
+impl<S: FrameSink> Drop for FrameSender<S> {
+    fn drop(&mut self) {
+        // Buffered messages are written when the last handle goes, so a worker whose `main`
+        // returns without `exit` or `flush` loses nothing it queued. An error has no one to go
+        // to: the primary is gone.
+        let _ = self.flush();
     }
 }
 

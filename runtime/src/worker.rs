@@ -101,8 +101,8 @@ impl<Up: Serialize> WorkerSender<Up> {
     }
 
     /// Queues `message`; [`flush`](Self::flush) (or 64 KiB of queued frames, or the next
-    /// `send`) writes it. Ok does not mean delivered: until the flush returns Ok, an exit loses
-    /// it.
+    /// `send`, or dropping the last sender) writes it. Ok does not mean delivered: until the
+    /// flush returns Ok, `std::process::exit` or a crash loses it ([`Worker::exit`] flushes).
     pub fn send_buffered(&self, message: &Up) -> Result<(), WorkerError> {
         self.inner.send_buffered(message)
     }
