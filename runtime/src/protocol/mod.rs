@@ -2,5 +2,7 @@
 //! events in and hand actions out, with no syscalls. The OS driver ([`crate::os`]) performs the
 //! actions; loom tests and the model drive the same code over in-memory channels.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod primary;
 pub mod worker;
