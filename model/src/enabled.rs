@@ -166,12 +166,14 @@ impl State {
                         seq: r.sent(),
                     });
                 }
-                if r.worker_received() < r.primary_sent() {
-                    out.push(Event::WorkerReceive {
-                        worker: id,
-                        seq: r.worker_received(),
-                    });
-                }
+            }
+            // The primary may send before Online (queued); the worker reads it after its
+            // handshake, whether or not the primary has read that yet.
+            if r.worker_received() < r.primary_sent() {
+                out.push(Event::WorkerReceive {
+                    worker: id,
+                    seq: r.worker_received(),
+                });
             }
         }
     }
