@@ -177,11 +177,13 @@ impl Harness {
                 max_restarts,
             } => {
                 let window = Duration::from_millis(RESTART_WINDOW_MS);
-                self.cluster.set_restart(match policy {
-                    RestartPolicy::Never => Restart::NEVER,
-                    RestartPolicy::OnFailure => Restart::on_failure(*max_restarts, window),
-                    RestartPolicy::Always => Restart::always(*max_restarts, window),
-                });
+                self.cluster
+                    .set_restart(match policy {
+                        RestartPolicy::Never => Restart::NEVER,
+                        RestartPolicy::OnFailure => Restart::on_failure(*max_restarts, window),
+                        RestartPolicy::Always => Restart::always(*max_restarts, window),
+                    })
+                    .map_err(|e| refused(e.to_string()))?;
             }
             Step::Observe => {
                 self.pump(Duration::from_millis(5))?;

@@ -15,7 +15,7 @@ use crate::scenario::{Plan, Step};
 
 static PUPPET: OnceLock<PathBuf> = OnceLock::new();
 
-/// Selects the puppet program (tests: `env!("CARGO_BIN_EXE_puppet")`). Without it the current
+/// Selects the puppet program (tests: `env!("CARGO_BIN_EXE_crew-conformance")`). Without it the current
 /// executable is used, which must then run [`crate::puppet::run`] in the worker role (the
 /// campaign binary does).
 pub fn use_puppet(program: impl Into<PathBuf>) {

@@ -92,6 +92,7 @@ pub fn kind(event: &Event) -> &'static str {
         Event::Exit { .. } => "exit",
         Event::ProtocolError { .. } => "protocol_error",
         Event::Restart { .. } => "restart",
+        Event::RestartFailed { .. } => "restart_failed",
         Event::GaveUp { .. } => "gave_up",
         Event::Shutdown => "shutdown",
         Event::End => "end",
@@ -182,7 +183,7 @@ fn lifecycle_name(lifecycle: Lifecycle) -> &'static str {
 }
 
 /// Every event kind of the model (the denominator of event coverage).
-pub const ALL_KINDS: [&str; 17] = [
+pub const ALL_KINDS: [&str; 18] = [
     "config",
     "fork",
     "online",
@@ -197,6 +198,7 @@ pub const ALL_KINDS: [&str; 17] = [
     "exit",
     "protocol_error",
     "restart",
+    "restart_failed",
     "gave_up",
     "shutdown",
     "end",

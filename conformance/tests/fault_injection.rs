@@ -11,7 +11,7 @@ use crew_conformance::script::Script;
 use crew_model::Guarantee;
 
 fn rejected_with(fault: Fault, steps: &[Step]) -> Option<Guarantee> {
-    machine::use_puppet(env!("CARGO_BIN_EXE_puppet"));
+    machine::use_puppet(env!("CARGO_BIN_EXE_crew-conformance"));
     match machine::run_scenario_with(Plan::new(false), steps, |b| b.inject_fault(fault)) {
         Ok(_) => None,
         Err(failure) => {

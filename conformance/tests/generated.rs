@@ -13,7 +13,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 #[test]
 fn generated_scenarios_conform_to_the_model() {
-    machine::use_puppet(env!("CARGO_BIN_EXE_puppet"));
+    machine::use_puppet(env!("CARGO_BIN_EXE_crew-conformance"));
     let cases = env_u64("CREW_CONFORMANCE_CASES", 64) as u32;
     let seed = env_u64("CREW_CONFORMANCE_SEED", 0x5eed);
     let start = std::time::Instant::now();

@@ -8,7 +8,7 @@ use crew_conformance::oracle;
 use crew_conformance::scenario::{self, Named};
 
 fn run(named: &Named) -> Checked {
-    machine::use_puppet(env!("CARGO_BIN_EXE_puppet"));
+    machine::use_puppet(env!("CARGO_BIN_EXE_crew-conformance"));
     machine::run_scenario(named.plan.clone(), &named.steps)
         .unwrap_or_else(|e| panic!("scenario {} does not conform:\n{e}", named.name))
 }

@@ -7,8 +7,11 @@ use crew_conformance::script::Script;
 
 #[test]
 fn send_before_online_is_delivered_and_accepted() {
-    let mut harness =
-        Harness::start(std::path::Path::new(env!("CARGO_BIN_EXE_puppet")), false).expect("start");
+    let mut harness = Harness::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_crew-conformance")),
+        false,
+    )
+    .expect("start");
     let steps = [
         Step::Fork,
         Step::Script {

@@ -26,6 +26,7 @@
 //! {"ev":"exit","worker":1,"code":0,"signal":null,"after_disconnect":true}
 //! {"ev":"protocol_error","worker":1,"reason":"bad magic"}
 //! {"ev":"restart","worker":1,"replacement":2,"at_ms":120}
+//! {"ev":"restart_failed","worker":1,"replacement":2}
 //! {"ev":"gave_up","worker":2,"at_ms":300}
 //! {"ev":"shutdown"}
 //! {"ev":"end"}
@@ -181,6 +182,14 @@ pub enum Event {
         /// The primary's monotonic clock, in ms since the cluster started.
         at_ms: u64,
     },
+    /// Primary: the replacement a Restart announced could not be started (its executable is
+    /// gone, say). The id is not used: the next Fork gets it (G1, G11).
+    RestartFailed {
+        /// The worker that exited.
+        worker: WorkerId,
+        /// The id the replacement would have had.
+        replacement: WorkerId,
+    },
     /// Primary: `worker` exited unexpectedly but the restart intensity is exceeded; the primary
     /// stops restarting (G11).
     GaveUp {
@@ -222,6 +231,7 @@ impl Event {
             | Event::Exit { worker, .. }
             | Event::ProtocolError { worker, .. }
             | Event::Restart { worker, .. }
+            | Event::RestartFailed { worker, .. }
             | Event::GaveUp { worker, .. } => Some(worker),
             Event::Config { .. } | Event::Shutdown | Event::End => None,
         }
@@ -303,6 +313,13 @@ impl std::fmt::Display for Event {
             } => write!(
                 f,
                 "restart{{worker {worker}, replacement {replacement}, at_ms {at_ms}}}"
+            ),
+            Event::RestartFailed {
+                worker,
+                replacement,
+            } => write!(
+                f,
+                "restart_failed{{worker {worker}, replacement {replacement}}}"
             ),
             Event::GaveUp { worker, at_ms } => {
                 write!(f, "gave_up{{worker {worker}, at_ms {at_ms}}}")

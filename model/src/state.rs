@@ -918,6 +918,17 @@ impl State {
                 self.restarts.push(at_ms);
                 self.pending = Some(Pending::ReplacementFork { replacement });
             }
+            Event::RestartFailed { replacement, .. } => {
+                // check_pending let it through only as the answer to its Restart.
+                if self.pending != Some(Pending::ReplacementFork { replacement }) {
+                    reject!(
+                        Guarantee::G11,
+                        event,
+                        "a Restart announcing replacement {replacement} first"
+                    );
+                }
+                self.pending = None;
+            }
             Event::GaveUp { at_ms, .. } => {
                 self.check_decision(event, at_ms)?;
                 let window_count = self.restarts_in_window(at_ms);
@@ -972,6 +983,7 @@ impl State {
             },
             Some(Pending::ReplacementFork { replacement }) => match *event {
                 Event::Fork { .. } => Ok(()),
+                Event::RestartFailed { replacement: r, .. } if r == replacement => Ok(()),
                 _ => reject!(
                     Guarantee::G11,
                     event,

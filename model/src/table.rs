@@ -171,6 +171,10 @@ fn action(event: &Event) -> String {
             replacement,
             ..
         } => format!("restart worker {worker} as worker {replacement}"),
+        Event::RestartFailed {
+            worker,
+            replacement,
+        } => format!("replacement {replacement} for worker {worker} failed to start"),
         Event::GaveUp { worker, .. } => format!("give up restarting (worker {worker})"),
         Event::Shutdown => "shutdown".into(),
         Event::End => "end".into(),

@@ -246,6 +246,10 @@ fn every_event_variant_round_trips_through_json() {
             worker: 2,
             at_ms: 300,
         },
+        Event::RestartFailed {
+            worker: 1,
+            replacement: 2,
+        },
         Event::Shutdown,
         Event::End,
     ];
@@ -363,4 +367,54 @@ fn protocol_error_must_be_followed_by_sigkill_and_disconnect() {
         Some(Guarantee::G10),
         "{verdict}"
     );
+}
+
+#[test]
+fn failed_replacement_clears_the_owed_fork_and_leaves_its_id_unused() {
+    use crew_model::{Guarantee, RestartPolicy, State};
+    let run = [
+        Event::Config {
+            restart: RestartPolicy::Always,
+            max_restarts: 1,
+            window_ms: 1000,
+        },
+        Event::Fork { worker: 1 },
+        Event::Disconnect { worker: 1 },
+        Event::Exit {
+            worker: 1,
+            code: Some(1),
+            signal: None,
+            after_disconnect: false,
+        },
+        Event::Restart {
+            worker: 1,
+            replacement: 2,
+            at_ms: 5,
+        },
+        Event::RestartFailed {
+            worker: 1,
+            replacement: 2,
+        },
+        Event::Shutdown,
+        Event::End,
+    ];
+    let mut state = State::new();
+    for e in &run {
+        state.apply(e).unwrap_or_else(|v| panic!("{e}: {v}"));
+    }
+    assert_eq!(
+        state.next_worker_id(),
+        2,
+        "the failed replacement's id is still free"
+    );
+    // Without the Restart, a RestartFailed answers nothing: G11.
+    let mut state = State::new();
+    state.apply(&Event::Fork { worker: 1 }).unwrap();
+    let v = state
+        .apply(&Event::RestartFailed {
+            worker: 1,
+            replacement: 2,
+        })
+        .unwrap_err();
+    assert_eq!(v.guarantee, Guarantee::G11, "{v}");
 }

@@ -476,7 +476,9 @@ fn restart(o: &Options, cluster: &mut Bench) -> BenchResult<String> {
                 }
                 if samples.len() == o.runs {
                     // Let this last worker exit without a replacement.
-                    cluster.set_restart(Restart::NEVER);
+                    cluster
+                        .set_restart(Restart::NEVER)
+                        .map_err(|e| e.to_string())?;
                     final_exit = true;
                 }
             }

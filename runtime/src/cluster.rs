@@ -384,9 +384,11 @@ where
     }
 
     /// Changes the restart policy from now on (G11); the intensity count starts afresh.
-    pub fn set_restart(&mut self, restart: Restart) {
-        self.core.set_restart(restart);
+    /// Errors with [`CommandError::Ended`] once the cluster has ended.
+    pub fn set_restart(&mut self, restart: Restart) -> Result<(), CommandError> {
+        self.core.set_restart(restart)?;
         self.flush_trace();
+        Ok(())
     }
 
     /// Waits up to `timeout` (None: without limit) for the next event. `Ok(None)` means the time

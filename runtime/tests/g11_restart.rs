@@ -204,7 +204,8 @@ fn g11_set_restart_starts_a_fresh_count() {
     rec.cluster.send(1, &Down::Abort).expect("send");
     rec.wait_ready(&[2]); // the one restart allowed
     rec.cluster
-        .set_restart(Restart::on_failure(1, Duration::from_secs(10)));
+        .set_restart(Restart::on_failure(1, Duration::from_secs(10)))
+        .expect("set_restart while running");
     rec.cluster.send(2, &Down::Abort).expect("send");
     rec.wait_ready(&[3]); // allowed again: the count started afresh
     rec.cluster.send(3, &Down::Abort).expect("send");

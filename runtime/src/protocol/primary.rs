@@ -197,11 +197,16 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
         self.phase == Phase::Running && self.pending_respawn.is_none()
     }
 
-    /// Changes the restart policy from now on; the intensity count starts afresh.
-    pub fn set_restart(&mut self, restart: Restart) {
+    /// Changes the restart policy from now on; the intensity count starts afresh. Errors with
+    /// [`CommandError::Ended`] once the cluster has ended (nothing follows End).
+    pub fn set_restart(&mut self, restart: Restart) -> Result<(), CommandError> {
+        if self.phase == Phase::Ended {
+            return Err(CommandError::Ended);
+        }
         self.config.restart = restart;
         self.intensity.reset();
         self.record_config(restart);
+        Ok(())
     }
 
     fn record_config(&mut self, restart: Restart) {
@@ -268,6 +273,11 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
     /// The replacement announced by a Restart could not be started.
     pub fn on_respawn_failed(&mut self, worker: WorkerId, replacement: WorkerId, reason: String) {
         self.pending_respawn = None;
+        // The replacement's id stays unused: the next fork gets it (G1).
+        self.record(TraceEvent::RestartFailed {
+            worker,
+            replacement,
+        });
         self.events.push_back(ClusterEvent::RestartFailed {
             worker,
             replacement,
@@ -400,6 +410,9 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
         }
         slot.channel_closed = true;
         slot.state = WorkerState::Disconnected;
+        // Slots live as long as the cluster: release a half-received frame's buffer (up to the
+        // frame limit) now, or a crash-looping worker would keep one per restart.
+        slot.decoder = Decoder::new(self.config.max_frame);
         #[cfg(feature = "fault-injection")]
         self.held.remove(&slot.id);
         slot.out = Vec::new();
