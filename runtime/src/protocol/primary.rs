@@ -429,6 +429,11 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
         let Some(index) = self.index(worker) else {
             return;
         };
+        // The faulty order reports Disconnect only after Exit, whichever the driver saw first.
+        #[cfg(feature = "fault-injection")]
+        if self.has_fault(Fault::ExitBeforeDrain) && self.slots[index].state != WorkerState::Dead {
+            return;
+        }
         // A frame cut short at EOF is a send that never returned Ok (the worker died inside
         // `write`): it is not a message, and G3 makes no promise about it. It is dropped.
         self.close_channel(index);
