@@ -20,7 +20,6 @@ use crate::os::{self, EventWake, SpawnSpec};
 use crate::protocol::primary::{Action, Phase, PrimaryConfig, PrimaryCore};
 use crate::restart::Restart;
 use crate::sync::Arc;
-use crate::wire;
 use crate::worker::env;
 
 /// Bytes read from one channel per loop turn before the loop moves on (fairness).
@@ -113,13 +112,13 @@ impl ClusterBuilder {
     }
 
     /// The largest frame payload, both directions (G10). Default
-    /// [`wire::DEFAULT_MAX_FRAME`]; the primary's memory per worker is bounded by it.
+    /// [`crate::wire::DEFAULT_MAX_FRAME`]; the primary's memory per worker is bounded by it.
     pub fn max_frame(mut self, bytes: u32) -> Self {
         self.config.max_frame = bytes;
         self
     }
 
-    /// The deepest nesting accepted in a message (G10). Default [`wire::DEFAULT_MAX_DEPTH`].
+    /// The deepest nesting accepted in a message (G10). Default [`crate::wire::DEFAULT_MAX_DEPTH`].
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.config.max_depth = depth;
         self
@@ -751,21 +750,7 @@ impl<Down: Serialize> ClusterHandle<Down> {
     /// oversized message is refused at once.
     pub fn send(&self, worker: WorkerId, message: &Down) -> Result<(), CommandError> {
         let mut frame = Vec::new();
-        wire::encode(
-            &mut frame,
-            wire::FrameKind::Message,
-            message,
-            self.max_frame,
-        )
-        .map_err(|e| match e {
-            wire::EncodeError::TooLarge { len, limit } => {
-                CommandError::TooLarge { worker, len, limit }
-            }
-            other => CommandError::Serialize {
-                worker,
-                reason: other.to_string(),
-            },
-        })?;
+        crate::protocol::primary::encode_message(&mut frame, worker, message, self.max_frame)?;
         self.commands.push(Command::Send { worker, frame });
         Ok(())
     }

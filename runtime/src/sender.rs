@@ -82,11 +82,8 @@ impl<S: FrameSink> FrameSender<S> {
     /// Sends one message now, after any buffered ones; Ok means it is in the channel (G3).
     pub fn send<Up: Serialize + ?Sized>(&self, message: &Up) -> Result<(), WorkerError> {
         let mut st = lock(&self.state);
-        let start = st.buf.len();
-        if let Err(e) = encode_message(&mut st.buf, message, self.max_frame) {
-            st.buf.truncate(start);
-            return Err(e);
-        }
+        // On error `encode` leaves the buffer as it was.
+        encode_message(&mut st.buf, message, self.max_frame)?;
         st.buffered += 1;
         self.write_buffered(&mut st)
     }
@@ -95,11 +92,8 @@ impl<S: FrameSink> FrameSender<S> {
     /// once the buffer holds 64 KiB. Ok does not mean delivered.
     pub fn send_buffered<Up: Serialize + ?Sized>(&self, message: &Up) -> Result<(), WorkerError> {
         let mut st = lock(&self.state);
-        let start = st.buf.len();
-        if let Err(e) = encode_message(&mut st.buf, message, self.max_frame) {
-            st.buf.truncate(start);
-            return Err(e);
-        }
+        // On error `encode` leaves the buffer as it was.
+        encode_message(&mut st.buf, message, self.max_frame)?;
         st.buffered += 1;
         if st.buf.len() >= FLUSH_AT {
             self.write_buffered(&mut st)?;

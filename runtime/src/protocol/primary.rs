@@ -532,56 +532,44 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
         worker: WorkerId,
         message: &Down,
     ) -> Result<(), CommandError> {
+        let max_frame = self.config.max_frame;
+        self.enqueue(worker, |out| {
+            encode_message(out, worker, message, max_frame)
+        })
+    }
+
+    /// Queues an already-encoded frame (from a [`ClusterHandle`](crate::ClusterHandle)).
+    pub fn send_encoded(&mut self, worker: WorkerId, frame: &[u8]) -> Result<(), CommandError> {
+        self.enqueue(worker, |out| {
+            out.extend_from_slice(frame);
+            Ok(())
+        })
+    }
+
+    /// Appends one frame (written by `put`) to the worker's outgoing queue, if the worker can
+    /// still receive it (G4), and records the PrimarySend.
+    fn enqueue(
+        &mut self,
+        worker: WorkerId,
+        put: impl FnOnce(&mut Vec<u8>) -> Result<(), CommandError>,
+    ) -> Result<(), CommandError> {
         let index = self.live_index(worker)?;
+        let max_queued = self.config.max_queued;
         let slot = &mut self.slots[index];
         if slot.disconnect_requested || slot.channel_closed {
             return Err(CommandError::Disconnected { worker });
         }
-        if slot.queued() >= self.config.max_queued {
+        if slot.queued() >= max_queued {
             return Err(CommandError::QueueFull {
                 worker,
-                limit: self.config.max_queued,
+                limit: max_queued,
             });
         }
         if slot.out_pos == slot.out.len() {
             slot.out.clear();
             slot.out_pos = 0;
         }
-        wire::encode(
-            &mut slot.out,
-            FrameKind::Message,
-            message,
-            self.config.max_frame,
-        )
-        .map_err(|e| match e {
-            wire::EncodeError::TooLarge { len, limit } => {
-                CommandError::TooLarge { worker, len, limit }
-            }
-            other => CommandError::Serialize {
-                worker,
-                reason: other.to_string(),
-            },
-        })?;
-        let seq = slot.sent;
-        slot.sent += 1;
-        self.record(TraceEvent::PrimarySend { worker, seq });
-        Ok(())
-    }
-
-    /// Queues an already-encoded frame (from a [`ClusterHandle`](crate::ClusterHandle)).
-    pub fn send_encoded(&mut self, worker: WorkerId, frame: &[u8]) -> Result<(), CommandError> {
-        let index = self.live_index(worker)?;
-        let slot = &mut self.slots[index];
-        if slot.disconnect_requested || slot.channel_closed {
-            return Err(CommandError::Disconnected { worker });
-        }
-        if slot.queued() >= self.config.max_queued {
-            return Err(CommandError::QueueFull {
-                worker,
-                limit: self.config.max_queued,
-            });
-        }
-        slot.out.extend_from_slice(frame);
+        put(&mut slot.out)?;
         let seq = slot.sent;
         slot.sent += 1;
         self.record(TraceEvent::PrimarySend { worker, seq });
@@ -758,4 +746,20 @@ impl<Up: DeserializeOwned> PrimaryCore<Up> {
             self.trace.push(event);
         }
     }
+}
+
+/// Appends one Message frame holding `message` for `worker` to `out` (left as it was on error).
+pub(crate) fn encode_message<Down: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    worker: WorkerId,
+    message: &Down,
+    max_frame: u32,
+) -> Result<(), CommandError> {
+    wire::encode(out, FrameKind::Message, message, max_frame).map_err(|e| match e {
+        wire::EncodeError::TooLarge { len, limit } => CommandError::TooLarge { worker, len, limit },
+        other => CommandError::Serialize {
+            worker,
+            reason: other.to_string(),
+        },
+    })
 }
