@@ -211,14 +211,7 @@ fn worker_main(o: &Options) -> BenchResult<()> {
 /// CLOCK_MONOTONIC in nanoseconds: comparable between processes on one machine (unlike
 /// `Instant`, whose value cannot be exchanged).
 fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a live, exclusively borrowed timespec for the duration of the call, which
-    // only writes it; CLOCK_MONOTONIC is always available on Linux.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    assert_eq!(r, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 

@@ -258,30 +258,24 @@ fn no_core_dump() {
     );
 }
 
-static SIGTERMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-extern "C" fn count_sigterm(_: nix::libc::c_int) {
-    SIGTERMS.fetch_add(1, Ordering::SeqCst);
-}
+static SIGTERM_RECEIVED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+    std::sync::OnceLock::new();
 
 /// Handles SIGTERM by counting it (a worker that handles SIGTERM itself, G6). A handler, not a
 /// blocked mask: libtest runs the puppet on a thread of its own, and a process-directed signal
 /// goes to any thread that does not block it.
 fn handle_sigterm() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let action = SigAction::new(
-        SigHandler::Handler(count_sigterm),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    // SAFETY: the handler only increments an atomic, which is async-signal-safe, and it is
-    // installed before any other thread of this puppet could depend on SIGTERM's disposition.
-    unsafe { sigaction(Signal::SIGTERM, &action) }.expect("sigaction");
+    // signal-hook's flag handler sets an atomic (async-signal-safe), with no unsafe here.
+    let flag = SIGTERM_RECEIVED.get_or_init(Default::default);
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, std::sync::Arc::clone(flag))
+        .expect("install the SIGTERM handler");
 }
 
 /// Whether this process has received a SIGTERM (see [`handle_sigterm`]).
 fn sigterm_received() -> bool {
-    SIGTERMS.load(Ordering::SeqCst) > 0
+    SIGTERM_RECEIVED
+        .get()
+        .is_some_and(|flag| flag.load(Ordering::SeqCst))
 }
 
 /// The bytes a `garbage:<kind>` puppet writes (G10); the primary runs with `max_frame(1024)`.
