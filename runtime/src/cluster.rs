@@ -326,6 +326,13 @@ where
         (0..n).map(|_| self.fork()).collect()
     }
 
+    /// Starts one worker per CPU this process may use (`std::thread::available_parallelism`,
+    /// 1 if unknown): Node's `for (let i = 0; i < numCPUs; i++) cluster.fork()`.
+    pub fn fork_per_cpu(&mut self) -> Result<Vec<WorkerId>, ForkError> {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.fork_n(n)
+    }
+
     /// Sends `message` to `worker` (Node: `worker.send`). Messages to one worker arrive in order,
     /// each once (G4). Errors: the worker is disconnected, disconnecting or dead (never a silent
     /// drop), the message is over the frame limit, or the worker's queue is full.

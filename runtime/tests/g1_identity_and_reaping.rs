@@ -182,3 +182,16 @@ fn g1_each_way_of_dying_gives_exactly_one_exit_and_a_reaped_process() {
         assert!(rec.cluster.worker(id).expect("row").is_dead());
     }
 }
+
+#[test]
+fn g1_fork_per_cpu_forks_one_worker_per_available_cpu_with_ids_from_1() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rec = Recorder::build(puppets("serve"));
+    let ids = rec.cluster.fork_per_cpu().expect("fork");
+    assert_eq!(ids, (1..=cpus as WorkerId).collect::<Vec<_>>());
+    rec.wait_ready(&ids);
+    rec.cluster
+        .shutdown(Some(Duration::from_secs(10)))
+        .expect("shutdown");
+    assert_eq!(rec.cluster.alive(), 0);
+}
