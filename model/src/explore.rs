@@ -9,12 +9,12 @@
 //!
 //! # Design (why it is fast)
 //!
-//! Every distinct state is stored as a [`Key`]: the state packed losslessly into 256 bits, with
+//! Every distinct state is stored as a `Key`: the state packed losslessly into 128 bits, with
 //! each field given just the bits the bound needs (a message counter up to `max_messages`, a
 //! worker id up to `max_workers`, a requested kill as one bit per signal of the bound, the clock
-//! up to `max_workers × window_ms`, …; see [`Layout`]). The visited set is a hash set of keys
-//! (32 bytes each, inline, no pointers) under an Fx-style hash with a final avalanche
-//! ([`crate::hash`]), and the frontier is a vector of keys. Each state is unpacked once into a
+//! up to `max_workers × window_ms`, …; see `Layout`). The visited set is a hash set of keys
+//! (16 bytes each, inline, no pointers) under an Fx-style hash with a final avalanche
+//! (the private `hash` module), and the frontier is a vector of keys. Each state is unpacked once into a
 //! scratch [`State`] whose vectors keep their capacity, its enabled events are listed into one
 //! reused buffer ([`State::enabled_into`]), and each successor is built in a second scratch
 //! state with `clone_from` + [`State::apply`] in place, then packed. So the search allocates

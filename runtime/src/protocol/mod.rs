@@ -1,5 +1,5 @@
 //! The sans-IO protocol core: the primary's and the worker's logic as state machines that take
-//! events in and hand actions out, with no syscalls. The OS driver ([`crate::os`]) performs the
+//! events in and hand actions out, with no syscalls. The OS driver (the private `os` module) performs the
 //! actions; loom tests and the model drive the same code over in-memory channels.
 
 #[doc(hidden)]
