@@ -644,32 +644,10 @@ impl Recorder {
     /// Pulls events until one satisfies `pred`; returns its index in `events`. Panics, with
     /// the log, after [`WAIT`] or if the cluster ends first.
     pub fn wait(&mut self, what: &str, mut pred: impl FnMut(&ClusterEvent<Up>) -> bool) -> usize {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let now = Instant::now();
-            assert!(
-                now < deadline,
-                "timed out after {WAIT:?} waiting for {what}\n{}",
-                self.dump()
-            );
-            match self
-                .cluster
-                .next_event(Some(deadline - now))
-                .expect("event loop")
-            {
-                Some(e) => {
-                    let hit = pred(&e);
-                    self.events.push(e);
-                    if hit {
-                        return self.events.len() - 1;
-                    }
-                }
-                None if self.cluster.has_ended() => {
-                    panic!("the cluster ended before {what}\n{}", self.dump())
-                }
-                None => {}
-            }
-        }
+        self.pull(what, |events| {
+            let last = events.len() - 1;
+            pred(&events[last]).then_some(last)
+        })
     }
 
     /// Pulls events until `pred` holds for the whole log (checked first on the log so far).
@@ -677,6 +655,12 @@ impl Recorder {
         if pred(&self.events) {
             return;
         }
+        self.pull(what, |events| pred(events).then_some(()))
+    }
+
+    /// Pulls events into the log until `done` answers for it; panics, with the log, after
+    /// [`WAIT`] or if the cluster ends first.
+    fn pull<T>(&mut self, what: &str, mut done: impl FnMut(&[ClusterEvent<Up>]) -> Option<T>) -> T {
         let deadline = Instant::now() + WAIT;
         loop {
             let now = Instant::now();
@@ -692,8 +676,8 @@ impl Recorder {
             {
                 Some(e) => {
                     self.events.push(e);
-                    if pred(&self.events) {
-                        return;
+                    if let Some(answer) = done(&self.events) {
+                        return answer;
                     }
                 }
                 None if self.cluster.has_ended() => {
