@@ -1065,7 +1065,7 @@ impl Decoder {
 }
 
 /// Fuzz and regression entry points: `fuzz/` runs them under libFuzzer and
-/// `tests/wire_fuzz_corpus.rs` replays the committed corpus through them on stable. They panic
+/// `tests/fuzz_corpus.rs` replays the committed corpus through them on stable. They panic
 /// when the codec breaks one of its promises; that is their purpose.
 #[doc(hidden)]
 pub mod fuzzing {

@@ -1,5 +1,5 @@
 //! Fuzz and regression entry point for the primary's protocol core: `fuzz/fuzz_targets/core.rs`
-//! runs [`core`] under libFuzzer and `tests/core_fuzz_corpus.rs` replays the committed corpus
+//! runs [`core`] under libFuzzer and `tests/fuzz_corpus.rs` replays the committed corpus
 //! (`fuzz/corpus/core/`) through it on stable. It panics when [`PrimaryCore`] breaks one of its
 //! promises; that is its purpose.
 //!

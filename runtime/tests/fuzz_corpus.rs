@@ -1,5 +1,6 @@
-//! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`, seeds and every crash the fuzzers
-//! found) through the same functions the fuzz targets run, so a regression shows up in
+//! Replays the committed fuzz corpus of the runtime's targets (`fuzz/corpus/<target>/`: the wire
+//! codec's and the protocol core's seeds, and every crash the fuzzers found) through the same
+//! functions the fuzz targets run, so a regression shows up in
 //! `cargo test` on stable without cargo-fuzz.
 
 use std::path::{Path, PathBuf};
@@ -34,4 +35,9 @@ fn decoder_raw_corpus_replays_clean() {
 #[test]
 fn codec_roundtrip_corpus_replays_clean() {
     replay("codec_roundtrip", crew::wire::fuzzing::codec_roundtrip);
+}
+
+#[test]
+fn core_corpus_replays_clean() {
+    replay("core", crew::protocol::fuzzing::core);
 }
